@@ -1,0 +1,2 @@
+// (op family: contraction)
+export {};

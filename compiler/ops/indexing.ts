@@ -1,0 +1,2 @@
+// (op family: indexing)
+export {};

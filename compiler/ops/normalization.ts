@@ -1,0 +1,2 @@
+// (op family: normalization)
+export {};
