@@ -1,0 +1,123 @@
+// mcpc compile: reads an ONNX model, runs the pipeline and writes the artifact (or the IR at an
+// earlier phase), with progress on a terminal and a JSON summary on request.
+
+import { writeFileSync } from 'node:fs';
+import { basename, extname, join, dirname } from 'node:path';
+import type { Precision, Target } from '../compiler/artifact/format.js';
+import { compileModel, PRECISIONS, readModelFile, TARGETS } from '../compiler/compile.js';
+import { diagnostic } from '../compiler/diagnostics.js';
+import { printGraph } from '../compiler/ir/printer.js';
+import { PHASES, type Phase } from '../compiler/passes/pipeline.js';
+import { parseCommandArgs, type Io } from './main.js';
+import { COMPILE_FLAGS, formatFlags, parseArgsConfig } from './options.js';
+import { formatBytes } from './format.js';
+
+export const COMPILE_USAGE = `Usage: mcpc compile MODEL.onnx [options]
+
+Compiles an ONNX model (IR 3 to 14, opsets 1 to 28) into an artifact for the runtime.
+
+Options:
+${formatFlags(COMPILE_FLAGS)}
+
+Examples:
+  mcpc compile resnet50.onnx -o resnet50.mcp
+  mcpc compile bert.onnx --shape input_ids=1x128 --shape attention_mask=1x128
+  mcpc compile model.onnx --compile-to=optimized > model.mcir
+  mcpc compile model.onnx --print-after=fold-constants -o /dev/null
+`;
+
+export function parseShapeBinding(text: string): [string, number[]] {
+  const eq = text.lastIndexOf('=');
+  if (eq <= 0) throw diagnostic('badShapeBinding', { binding: text, reason: 'expected NAME=DxDxD, e.g. input_ids=1x128' });
+  const name = text.slice(0, eq);
+  const dimsText = text.slice(eq + 1);
+  const dims = dimsText === '' ? [] : dimsText.split(/[x,]/).map((d) => Number(d));
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw diagnostic('badShapeBinding', { binding: text, reason: `'${dimsText}' is not a list of sizes like 1x128` });
+  }
+  return [name, dims];
+}
+
+export async function runCompile(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, parseArgsConfig(COMPILE_FLAGS));
+  if (values['help']) {
+    io.out(COMPILE_USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw diagnostic('badFlag', { reason: positionals.length ? `expected one model, got ${positionals.length}: ${positionals.join(' ')}` : 'no model given (mcpc compile MODEL.onnx)' });
+  }
+  const modelPath = positionals[0]!;
+  const target = (values['target'] as string | undefined) ?? 'cpu';
+  if (!TARGETS.includes(target as Target)) throw diagnostic('badFlag', { reason: `--target must be one of ${TARGETS.join(', ')}, got '${target}'` });
+  const precision = (values['precision'] as string | undefined) ?? 'fp32';
+  if (!PRECISIONS.includes(precision as Precision)) throw diagnostic('badFlag', { reason: `--precision must be one of ${PRECISIONS.join(', ')}, got '${precision}'` });
+  const compileTo = values['compile-to'] as string | undefined;
+  if (compileTo !== undefined && !PHASES.includes(compileTo as Phase)) {
+    throw diagnostic('unknownPhase', { phase: compileTo, phases: PHASES.join(', ') });
+  }
+  const shapes = new Map<string, number[]>();
+  for (const s of (values['shape'] as string[] | undefined) ?? []) {
+    const [name, dims] = parseShapeBinding(s);
+    if (shapes.has(name)) throw diagnostic('badShapeBinding', { binding: s, reason: `input '${name}' is bound twice` });
+    shapes.set(name, dims);
+  }
+  const printAfter = ((values['print-after'] as string[] | undefined) ?? []).flatMap((p) => p.split(','));
+  const json = !!values['json'];
+  const quiet = !!values['quiet'];
+  const progress = io.tty && !quiet && !json;
+  const status = (s: string) => progress && io.err(`\r\x1b[2K${s}`);
+
+  const t0 = performance.now();
+  const source = readModelFile(modelPath);
+  const result = compileModel(source, {
+    target: target as Target,
+    precision: precision as Precision,
+    shapes,
+    printAfter,
+    print: (t) => io.err(t),
+    compileTo: compileTo as Phase | undefined,
+    verify: !!values['verify-ir'],
+    onStage: (s) => status(`mcpc: ${s} ${basename(modelPath)}`),
+    onPass: (p, i, n) => status(`mcpc: pass ${i + 1}/${n} ${p.name}`),
+  });
+  if (progress) io.err('\r\x1b[2K');
+  const seconds = (performance.now() - t0) / 1000;
+
+  let written: string | undefined;
+  const outPath = values['output'] as string | undefined;
+  if (result.artifact) {
+    written = outPath ?? join(dirname(modelPath), `${basename(modelPath, extname(modelPath))}.mcp`);
+    writeFileSync(written, result.artifact);
+  } else {
+    const text = result.emitted ? `${JSON.stringify(result.emitted.plan, null, 1)}\n` : printGraph(result.graph);
+    if (outPath) {
+      writeFileSync(outPath, text);
+      written = outPath;
+    } else if (!json) io.out(text);
+  }
+  const summary = {
+    model: modelPath,
+    output: written ?? null,
+    target,
+    precision,
+    phase: result.reached,
+    onnxNodes: result.onnxNodeCount,
+    irNodes: result.graph.nodes.length,
+    kernels: result.emitted?.plan.kernels.length ?? null,
+    weightBytes: result.emitted ? result.emitted.weights.reduce((a, w) => a + w.constant!.byteLength, 0) : null,
+    arena: result.emitted?.arena ?? null,
+    artifactBytes: result.artifact?.length ?? null,
+    seconds: Number(seconds.toFixed(3)),
+    timingsMs: Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Number(v.toFixed(1))])),
+    passes: Object.fromEntries(result.pipeline.ctx.stats),
+  };
+  if (json) io.out(`${JSON.stringify(summary, null, 2)}\n`);
+  else if (!quiet && result.artifact) {
+    io.err(
+      `compiled ${basename(modelPath)} -> ${written} (${target}, ${precision}): ${summary.onnxNodes} ONNX nodes -> ${summary.kernels} kernels, ` +
+        `weights ${formatBytes(summary.weightBytes ?? 0)}, arena ${formatBytes(summary.arena?.size ?? 0)}, ${seconds.toFixed(2)} s\n`,
+    );
+  }
+  return 0;
+}

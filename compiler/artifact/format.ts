@@ -1,0 +1,133 @@
+// The artifact format (.mcp), version 1: the contract between the compiler (writer.ts) and the
+// runtime (runtime/artifact-reader.ts), and the one compiler module the runtime imports.
+//
+// Layout (all integers little-endian):
+//   0   8 bytes  magic "MCPCART\0"
+//   8   u32      format version (ARTIFACT_VERSION)
+//   12  u32      flags (0)
+//   16  u64      header length H in bytes
+//   24  32 bytes SHA-256 of the header
+//   56  8 bytes  reserved (0)
+//   64  H bytes  header: UTF-8 JSON (ArtifactHeader)
+//   then sections at the offsets the header lists, each with its own SHA-256: 'plan' (UTF-8 JSON
+//   KernelPlan) and 'weights' (raw little-endian tensors, the section aligned to 4096 bytes and each
+//   tensor to 64, so the file can be memory-mapped and weights used or uploaded in place).
+
+export const ARTIFACT_MAGIC = 'MCPCART\0';
+export const ARTIFACT_VERSION = 1;
+export const PREAMBLE_BYTES = 64;
+export const WEIGHTS_ALIGNMENT = 4096;
+export const TENSOR_ALIGNMENT = 64;
+
+export type ArtifactDType = 'f32' | 'f16' | 'bf16' | 'f64' | 'i64' | 'i32' | 'i16' | 'i8' | 'u64' | 'u32' | 'u16' | 'u8' | 'bool';
+export type Target = 'cpu' | 'cuda';
+export type Precision = 'fp32' | 'tf32' | 'fp16' | 'bf16';
+export type KernelFamily = 'contraction' | 'elementwise' | 'reduction' | 'injective' | 'attention' | 'opaque';
+
+export interface TensorSpec {
+  name: string;
+  dtype: ArtifactDType;
+  shape: number[];
+}
+
+export interface SectionEntry {
+  name: string;
+  offset: number;
+  length: number;
+  sha256: string;
+}
+
+export interface WeightEntry {
+  name: string;
+  dtype: ArtifactDType;
+  shape: number[];
+  /** Offset within the weights section. */
+  offset: number;
+  byteLength: number;
+}
+
+export interface ResourceProfile {
+  flops: number;
+  /** Bytes read and written by the module's kernels (each tensor once per kernel). */
+  bytesMoved: number;
+  weightBytes: number;
+  peakActivationBytes: number;
+}
+
+export interface ModuleEntry {
+  id: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  /** Kernel index range [first, last) in the plan. */
+  kernels: [number, number];
+  profile: ResourceProfile;
+}
+
+export interface ArenaSummary {
+  /** Bytes of the activation arena. */
+  size: number;
+  alignment: number;
+  /** Largest sum of bytes live at one time: no plan can use less. */
+  lowerBound: number;
+  /** Bytes if every value had its own buffer. */
+  naiveSize: number;
+}
+
+export interface ArtifactHeader {
+  format: 'mcpc-artifact';
+  formatVersion: number;
+  producer: string;
+  source: { model: string; sha256: string; producer: string };
+  target: Target;
+  precision: Precision;
+  options: Record<string, string | number | boolean>;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  modules: ModuleEntry[];
+  weights: WeightEntry[];
+  arena: ArenaSummary;
+  sections: SectionEntry[];
+}
+
+/** Where a kernel argument lives. */
+export type SlotKind = 'input' | 'output' | 'weight' | 'arena';
+
+export interface ValueSlot {
+  id: number;
+  name: string;
+  dtype: ArtifactDType;
+  shape: number[];
+  byteLength: number;
+  kind: SlotKind;
+  /** Input/output index, weight index, or arena byte offset, by kind. */
+  index: number;
+}
+
+export type PlanAttr = number | string | number[] | string[] | { dtype: ArtifactDType; shape: number[]; values: number[] };
+
+export interface Kernel {
+  id: number;
+  family: KernelFamily;
+  /** The kernel's operation: an IR op name, or a fused super-operator name. */
+  op: string;
+  attrs: Record<string, PlanAttr>;
+  /** Slot ids of the arguments; -1 marks an omitted optional input. */
+  inputs: number[];
+  outputs: number[];
+  /** ONNX node names this kernel computes. */
+  sources: string[];
+  module: string;
+}
+
+export interface KernelPlan {
+  target: Target;
+  slots: ValueSlot[];
+  kernels: Kernel[];
+  /** Slot id of each model output, in output order (an output may be an input or weight slot). */
+  outputSlots: number[];
+  inputSlots: number[];
+}
+
+export function alignUp(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}

@@ -1,0 +1,110 @@
+// The compiler driver: ONNX bytes -> IR -> pass pipeline -> kernel plan -> artifact bytes, with
+// per-stage timings. The CLI and the tests call this; it never touches the file system for output.
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { Precision, Target } from './artifact/format.js';
+import { writeArtifact } from './artifact/writer.js';
+import { diagnostic } from './diagnostics.js';
+import type { Graph } from './ir/graph.js';
+import { importOnnx } from './onnx/import.js';
+import { runPipeline, type Phase, type PipelineResult } from './passes/pipeline.js';
+import type { Pass } from './passes/pass.js';
+import { emitPlan, type EmittedPlan } from './plan/emit-plan.js';
+
+export const TARGETS: readonly Target[] = ['cpu', 'cuda'];
+export const PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'fp16', 'bf16'];
+
+export interface CompileOptions {
+  target?: Target;
+  precision?: Precision;
+  /** Input shapes from --shape, by input name. */
+  shapes?: ReadonlyMap<string, readonly number[]>;
+  printAfter?: readonly string[];
+  print?: (text: string) => void;
+  compileTo?: Phase;
+  /** Run the IR verifier after every pass. */
+  verify?: boolean;
+  onStage?: (stage: string) => void;
+  onPass?: (pass: Pass, index: number, count: number) => void;
+}
+
+export interface CompileResult {
+  graph: Graph;
+  onnxNodeCount: number;
+  reached: Phase;
+  pipeline: PipelineResult;
+  emitted?: EmittedPlan;
+  artifact?: Buffer;
+  /** Milliseconds per stage: import, passes, plan, write. */
+  timings: Record<string, number>;
+}
+
+export interface ModelSource {
+  bytes: Uint8Array;
+  /** File path, for diagnostics and external data. */
+  path?: string;
+}
+
+export function readModelFile(path: string): ModelSource {
+  try {
+    return { bytes: readFileSync(path), path };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw diagnostic('fileUnreadable', { path, reason: err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : err.message });
+  }
+}
+
+export function compileModel(source: ModelSource, options: CompileOptions = {}): CompileResult {
+  const target = options.target ?? 'cpu';
+  const precision = options.precision ?? 'fp32';
+  if (target === 'cuda') throw diagnostic('badFlag', { reason: 'target cuda is not available yet: this build compiles for --target cpu' });
+  if (target === 'cpu' && precision !== 'fp32') throw diagnostic('badFlag', { reason: `--precision ${precision} is not available for --target cpu (use fp32)` });
+  const timings: Record<string, number> = {};
+  let t = performance.now();
+  const lap = (stage: string) => {
+    const now = performance.now();
+    timings[stage] = now - t;
+    t = now;
+  };
+  options.onStage?.('import');
+  const imported = importOnnx(source.bytes, { path: source.path, baseDir: source.path ? dirname(source.path) : undefined });
+  const graph = imported.graph;
+  const onnxNodeCount = graph.nodes.length;
+  lap('import');
+  const pipeline = runPipeline(graph, {
+    shapeBindings: options.shapes,
+    printAfter: options.printAfter,
+    print: options.print,
+    compileTo: options.compileTo,
+    verify: options.verify,
+    onPass: options.onPass,
+  });
+  lap('passes');
+  const result: CompileResult = { graph, onnxNodeCount, reached: pipeline.reached, pipeline, timings };
+  if (options.compileTo && options.compileTo !== 'plan' && options.compileTo !== 'artifact') return result;
+  options.onStage?.('plan');
+  result.emitted = emitPlan(graph, target);
+  result.reached = 'plan';
+  lap('plan');
+  if (options.compileTo === 'plan') return result;
+  options.onStage?.('write');
+  result.artifact = writeArtifact({
+    graph,
+    emitted: result.emitted,
+    target,
+    precision,
+    options: {
+      shapes: [...(options.shapes ?? new Map())].map(([k, v]) => `${k}=${v.join('x')}`).join(','),
+    },
+    source: {
+      model: source.path ? basename(source.path) : '<bytes>',
+      sha256: createHash('sha256').update(source.bytes).digest('hex'),
+      producer: imported.producer,
+    },
+  });
+  result.reached = 'artifact';
+  lap('write');
+  return result;
+}

@@ -1,0 +1,53 @@
+// bind-shapes: applies --shape bindings (input_ids=1x128) to graph inputs. Each symbolic dim of a
+// bound input fixes that symbol everywhere (another input using "batch" gets the same size), then
+// types are re-inferred so that the whole graph sees static sizes. Binding a static dim to another
+// size, an unknown input or a wrong rank is a diagnostic.
+
+import { diagnostic, q } from '../diagnostics.js';
+import type { Graph } from '../ir/graph.js';
+import type { Dim } from '../ir/types.js';
+import { inferShapes } from './infer-shapes.js';
+import { bumpStat, type Pass } from './pass.js';
+
+export function bindShapes(g: Graph, bindings: ReadonlyMap<string, readonly number[]>): number {
+  const symbols = new Map<string, number>();
+  for (const [name, dims] of bindings) {
+    const input = g.inputs.find((v) => v.name === name);
+    if (!input) {
+      throw diagnostic('badShapeBinding', { binding: `${name}=${dims.join('x')}`, reason: `the model has no input ${q(name)} (inputs: ${g.inputs.map((v) => v.name).join(', ')})` });
+    }
+    if (dims.length !== input.type.shape.length) {
+      throw diagnostic('badShapeBinding', { binding: `${name}=${dims.join('x')}`, reason: `input ${q(name)} has rank ${input.type.shape.length} ([${input.type.shape.join(',')}])` });
+    }
+    input.type.shape.forEach((d, k) => {
+      const want = dims[k]!;
+      if (typeof d === 'number') {
+        if (d !== want) throw diagnostic('badShapeBinding', { binding: `${name}=${dims.join('x')}`, reason: `dim ${k} of ${q(name)} is fixed at ${d}` });
+      } else {
+        const prev = symbols.get(d);
+        if (prev !== undefined && prev !== want) {
+          throw diagnostic('badShapeBinding', { binding: `${name}=${dims.join('x')}`, reason: `symbol ${d} is already bound to ${prev}` });
+        }
+        symbols.set(d, want);
+      }
+    });
+  }
+  let bound = 0;
+  for (const input of g.inputs) {
+    const shape: Dim[] = input.type.shape.map((d) => (typeof d === 'string' && symbols.has(d) ? symbols.get(d)! : d));
+    if (shape.some((d, i) => d !== input.type.shape[i])) bound++;
+    input.type = { dtype: input.type.dtype, shape };
+  }
+  if (bound > 0) inferShapes(g);
+  return bound;
+}
+
+export const bindShapesPass: Pass = {
+  name: 'bind-shapes',
+  summary: 'fix symbolic input dims to the sizes given with --shape',
+  run(g, ctx) {
+    const n = bindShapes(g, ctx.shapeBindings);
+    bumpStat(ctx, 'bind-shapes', 'inputs', n);
+    return n > 0;
+  },
+};

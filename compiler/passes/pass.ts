@@ -1,0 +1,31 @@
+// What a pass is: a named graph transformation with a one-line summary, run by the pass manager
+// (pipeline.ts). A pass reports user errors by throwing a DiagnosticError; any other exception is a
+// compiler bug. `run` returns whether it changed the graph.
+
+import type { Graph } from '../ir/graph.js';
+import type { Dim } from '../ir/types.js';
+
+export interface PassContext {
+  /** Symbol and input-shape bindings from --shape (input name -> dims), applied by bind-shapes. */
+  readonly shapeBindings: ReadonlyMap<string, readonly number[]>;
+  /** Per-pass counters (nodes removed, constants folded...) for --json and progress output. */
+  readonly stats: Map<string, Record<string, number>>;
+}
+
+export interface Pass {
+  readonly name: string;
+  readonly summary: string;
+  run(graph: Graph, ctx: PassContext): boolean;
+}
+
+export function bumpStat(ctx: PassContext, pass: string, key: string, by = 1): void {
+  let s = ctx.stats.get(pass);
+  if (!s) ctx.stats.set(pass, (s = {}));
+  s[key] = (s[key] ?? 0) + by;
+}
+
+export function newPassContext(shapeBindings: ReadonlyMap<string, readonly number[]> = new Map()): PassContext {
+  return { shapeBindings, stats: new Map() };
+}
+
+export type SymbolBindings = Map<string, Dim>;

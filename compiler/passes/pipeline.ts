@@ -1,0 +1,95 @@
+// The pass pipeline, in order, with why each pass runs where it does, and the pass manager that
+// runs it: --print-after prints the IR after a pass, --compile-to stops at a phase, and with
+// `verify` (always on in tests) the IR verifier runs after every pass.
+
+import { diagnostic } from '../diagnostics.js';
+import type { Graph } from '../ir/graph.js';
+import { printGraph } from '../ir/printer.js';
+import { verifyGraph } from '../ir/verify.js';
+import { bindShapesPass } from './bind-shapes.js';
+import { canonicalizePass } from './canonicalize.js';
+import { eliminateCommonSubexpressionsPass } from './eliminate-common-subexpressions.js';
+import { eliminateDeadCodePass } from './eliminate-dead-code.js';
+import { foldConstantsPass } from './fold-constants.js';
+import { inferShapesPass } from './infer-shapes.js';
+import { newPassContext, type Pass, type PassContext } from './pass.js';
+
+/** Points where compilation can stop (--compile-to); 'import' is the graph as imported. */
+export const PHASES = ['import', 'canonical', 'optimized', 'plan', 'artifact'] as const;
+export type Phase = (typeof PHASES)[number];
+
+interface Step {
+  pass: Pass;
+  /** Phase reached once this step has run. */
+  phase?: Phase;
+  why: string;
+}
+
+export const PIPELINE: readonly Step[] = [
+  { pass: bindShapesPass, why: 'static sizes let shape arithmetic fold away and memory be planned' },
+  { pass: inferShapesPass, why: 'types must reflect the bound inputs before anything reads them' },
+  { pass: canonicalizePass, phase: 'canonical', why: 'one form per computation, so later passes match fewer patterns' },
+  { pass: foldConstantsPass, why: 'exporters compute shapes, masks and transposed weights at run time' },
+  { pass: canonicalizePass, why: 'folding exposes new no-ops (reshapes to the same shape, x*1)' },
+  { pass: eliminateCommonSubexpressionsPass, why: 'exporters repeat shape computations and small constants' },
+  { pass: eliminateDeadCodePass, phase: 'optimized', why: 'drop what folding and merging left unread' },
+];
+
+export const ALL_PASSES: readonly Pass[] = [...new Set(PIPELINE.map((s) => s.pass))];
+
+export interface PipelineOptions {
+  shapeBindings?: ReadonlyMap<string, readonly number[]>;
+  /** Pass names (or 'all') after which to print the IR. */
+  printAfter?: readonly string[];
+  /** Where printed IR goes (default: standard error). */
+  print?: (text: string) => void;
+  /** Stop once this phase is reached. */
+  compileTo?: Phase;
+  /** Run the IR verifier after every pass (tests). */
+  verify?: boolean;
+  /** Called before each pass (progress display). */
+  onPass?: (pass: Pass, index: number, count: number) => void;
+}
+
+export interface PipelineResult {
+  ctx: PassContext;
+  /** Milliseconds per pass, in run order. */
+  timings: { pass: string; ms: number; changed: boolean }[];
+  reached: Phase;
+}
+
+export function checkPassNames(names: readonly string[]): void {
+  const known = ALL_PASSES.map((p) => p.name);
+  for (const n of names) {
+    if (n !== 'all' && !known.includes(n)) throw diagnostic('unknownPass', { pass: n, passes: known.join(', ') });
+  }
+}
+
+export function runPipeline(g: Graph, options: PipelineOptions = {}): PipelineResult {
+  const ctx = newPassContext(options.shapeBindings);
+  const printAfter = new Set(options.printAfter ?? []);
+  checkPassNames([...printAfter]);
+  const print = options.print ?? ((t: string) => process.stderr.write(t));
+  const timings: PipelineResult['timings'] = [];
+  let reached: Phase = 'import';
+  if (options.compileTo === 'import') return { ctx, timings, reached };
+  for (let i = 0; i < PIPELINE.length; i++) {
+    const step = PIPELINE[i]!;
+    options.onPass?.(step.pass, i, PIPELINE.length);
+    const t0 = performance.now();
+    const changed = step.pass.run(g, ctx);
+    timings.push({ pass: step.pass.name, ms: performance.now() - t0, changed });
+    if (options.verify) {
+      const problems = verifyGraph(g);
+      if (problems.length) throw diagnostic('verifierFailed', { pass: step.pass.name, reason: problems.slice(0, 5).join('; ') });
+    }
+    if (printAfter.has('all') || printAfter.has(step.pass.name)) {
+      print(`// ----- IR after ${step.pass.name} -----\n${printGraph(g, { constants: 'elide' })}`);
+    }
+    if (step.phase) {
+      reached = step.phase;
+      if (options.compileTo === step.phase) break;
+    }
+  }
+  return { ctx, timings, reached };
+}
