@@ -23,6 +23,7 @@ export const DIAGNOSTICS = {
   invalidNode: { code: 'MCPC2007', message: 'node {node} ({op}): {reason}' },
   undefinedOutput: { code: 'MCPC2008', message: 'graph output {value} is not computed by the graph' },
   evaluationFailed: { code: 'MCPC2009', message: 'node {node} ({op}) failed at run time: {reason}' },
+  unsupportedFeature: { code: 'MCPC2011', message: 'node {node} ({op}) uses a feature that is not supported yet: {reason}' },
   verifierFailed: { code: 'MCPC2010', message: 'IR verification failed after pass {pass}: {reason}' },
 
   badFlag: { code: 'MCPC3001', message: '{reason}' },

@@ -103,7 +103,26 @@ export interface ValueSlot {
   index: number;
 }
 
-export type PlanAttr = number | string | number[] | string[] | { dtype: ArtifactDType; shape: number[]; values: number[] };
+/** A float in plan JSON: non-finite values, which JSON cannot hold, are the strings 'inf', '-inf', 'nan'. */
+export type JsonFloat = number | 'inf' | '-inf' | 'nan';
+
+export function toJsonFloat(x: number): JsonFloat {
+  return Number.isFinite(x) ? x : Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf';
+}
+
+export function fromJsonFloat(x: JsonFloat): number {
+  return typeof x === 'number' ? x : x === 'nan' ? NaN : x === 'inf' ? Infinity : -Infinity;
+}
+
+/** A kernel attribute, tagged with its kind so that ints and floats stay distinct across JSON. */
+export type PlanAttr =
+  | { i: number }
+  | { f: JsonFloat }
+  | { s: string }
+  | { ints: number[] }
+  | { floats: JsonFloat[] }
+  | { strings: string[] }
+  | { tensor: { dtype: ArtifactDType; shape: number[]; values: JsonFloat[] } };
 
 export interface Kernel {
   id: number;

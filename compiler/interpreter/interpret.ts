@@ -3,7 +3,7 @@
 
 import { diagnostic, q } from '../diagnostics.js';
 import { AttrError, type Graph, type Value } from '../ir/graph.js';
-import { getOp, OpError } from '../ir/ops.js';
+import { getOp, OpError, UnsupportedError } from '../ir/ops.js';
 import { TensorData } from '../ir/tensor.js';
 import type { Dim } from '../ir/types.js';
 import '../ops/index.js';
@@ -51,6 +51,7 @@ export function interpret(graph: Graph, feeds: Feeds, options: InterpretOptions 
     try {
       outs = def.evaluate(args, node.attrs, node.outputs.length);
     } catch (e) {
+      if (e instanceof UnsupportedError) throw diagnostic('unsupportedFeature', { node: q(node.loc), op: node.op, reason: e.message });
       if (e instanceof OpError || e instanceof AttrError || e instanceof RangeError) {
         throw diagnostic('evaluationFailed', { node: q(node.loc), op: node.op, reason: e.message });
       }

@@ -13,8 +13,9 @@ export class InferError extends Error {
   constructor(
     message: string,
     readonly node: Node,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -65,7 +66,7 @@ export function inferNode(graph: Graph, node: Node, known: ShapeValues): InferRe
   try {
     result = normalizeInferResult(def.infer(ctx));
   } catch (e) {
-    if (e instanceof OpError || e instanceof AttrError) throw new InferError(e.message, node);
+    if (e instanceof OpError || e instanceof AttrError) throw new InferError(e.message, node, { cause: e });
     throw e;
   }
   if (result.types.length < node.outputs.length) {

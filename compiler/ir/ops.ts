@@ -23,6 +23,9 @@ export const FUSION_CLASSES: readonly FusionClass[] = [
 /** A user error in an op's use (bad attribute, incompatible shapes); names no node: the caller adds it. */
 export class OpError extends Error {}
 
+/** A valid use of an op that the compiler does not support yet (a dtype or mode it lacks). */
+export class UnsupportedError extends OpError {}
+
 /** What a shape/type rule sees of the node it types. */
 export interface InferContext {
   readonly node: Node;

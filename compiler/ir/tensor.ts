@@ -2,9 +2,13 @@
 // between ops. Data is held either as little-endian bytes in the tensor's own dtype (as read from a
 // model or written to an artifact, never copied or widened unless asked) or as float64 values (what
 // the reference implementations compute on); each form is derived from the other on first use.
+// Sub-byte dtypes (i4 u4 f4e2m1 i2 u2) are packed as in ONNX raw_data: element k lies in bits
+// (k*bits mod 8) of byte floor(k*bits/8), so the first element is in the least significant bits.
 
 import {
-  DTYPE_BYTES, type DType, bf16BitsToNumber, f16BitsToNumber, numberToBF16Bits, numberToF16Bits, roundArrayTo,
+  DTYPE_BITS, MINIFLOAT_FORMATS, type DType, bf16BitsToNumber, dtypeByteLength, e8m0BitsToNumber, f16BitsToNumber,
+  miniFloatBitsToNumber, miniFloatStoreBits, numberToBF16Bits, numberToE8M0Bits, numberToF16Bits, roundArrayTo,
+  subByteIntCode, subByteIntValue,
 } from './dtype.js';
 
 export function elementCount(dims: readonly number[]): number {
@@ -36,7 +40,7 @@ export class TensorData {
 
   /** Wraps little-endian bytes in the dtype's encoding; the bytes are used in place. */
   static fromBytes(dtype: DType, dims: readonly number[], bytes: Uint8Array): TensorData {
-    const need = elementCount(dims) * DTYPE_BYTES[dtype];
+    const need = dtypeByteLength(dtype, elementCount(dims));
     if (bytes.byteLength !== need) {
       throw new RangeError(`tensor of type ${dtype}[${dims.join(',')}] needs ${need} bytes, got ${bytes.byteLength}`);
     }
@@ -53,8 +57,9 @@ export class TensorData {
   get rank(): number {
     return this.dims.length;
   }
+  /** Bytes of the packed data: ceil(size * bits / 8). */
   get byteLength(): number {
-    return this.size * DTYPE_BYTES[this.dtype];
+    return dtypeByteLength(this.dtype, this.size);
   }
 
   /** Elements as float64 (decoded on first use; do not mutate). */
@@ -101,13 +106,25 @@ export function decodeBytes(dtype: DType, bytes: Uint8Array, n: number): Float64
     case 'i8': for (let i = 0; i < n; i++) out[i] = dv.getInt8(i); break;
     case 'u8': for (let i = 0; i < n; i++) out[i] = bytes[i]!; break;
     case 'bool': for (let i = 0; i < n; i++) out[i] = bytes[i] ? 1 : 0; break;
+    case 'f8e4m3fn': case 'f8e4m3fnuz': case 'f8e5m2': case 'f8e5m2fnuz': {
+      const table = MINIFLOAT_FORMATS[dtype].table;
+      for (let i = 0; i < n; i++) out[i] = table[bytes[i]!]!;
+      break;
+    }
+    case 'f8e8m0': for (let i = 0; i < n; i++) out[i] = e8m0BitsToNumber(bytes[i]!); break;
+    case 'f4e2m1': for (let i = 0; i < n; i++) out[i] = miniFloatBitsToNumber(MINIFLOAT_FORMATS.f4e2m1, unpackCode(bytes, i, 4)); break;
+    case 'i4': case 'u4': case 'i2': case 'u2': {
+      const bits = DTYPE_BITS[dtype];
+      for (let i = 0; i < n; i++) out[i] = subByteIntValue(dtype, unpackCode(bytes, i, bits));
+      break;
+    }
   }
   return out;
 }
 
 export function encodeValues(dtype: DType, values: Float64Array): Uint8Array {
   const n = values.length;
-  const bytes = new Uint8Array(n * DTYPE_BYTES[dtype]);
+  const bytes = new Uint8Array(dtypeByteLength(dtype, n));
   const dv = view(bytes);
   switch (dtype) {
     case 'f32': for (let i = 0; i < n; i++) dv.setFloat32(i * 4, values[i]!, true); break;
@@ -122,6 +139,45 @@ export function encodeValues(dtype: DType, values: Float64Array): Uint8Array {
     case 'u16': for (let i = 0; i < n; i++) dv.setUint16(i * 2, values[i]!, true); break;
     case 'i8': for (let i = 0; i < n; i++) dv.setInt8(i, values[i]!); break;
     case 'u8': case 'bool': for (let i = 0; i < n; i++) bytes[i] = values[i]!; break;
+    case 'f8e4m3fn': case 'f8e4m3fnuz': case 'f8e5m2': case 'f8e5m2fnuz':
+      for (let i = 0; i < n; i++) bytes[i] = miniFloatStoreBits(dtype, values[i]!);
+      break;
+    case 'f8e8m0': for (let i = 0; i < n; i++) bytes[i] = numberToE8M0Bits(values[i]!); break;
+    case 'f4e2m1': for (let i = 0; i < n; i++) packCode(bytes, i, 4, miniFloatStoreBits('f4e2m1', values[i]!)); break;
+    case 'i4': case 'u4': case 'i2': case 'u2': {
+      const bits = DTYPE_BITS[dtype];
+      for (let i = 0; i < n; i++) packCode(bytes, i, bits, subByteIntCode(dtype, values[i]!));
+      break;
+    }
+  }
+  return bytes;
+}
+
+/** The `bits`-wide code of element `i` of a packed buffer (low bits first). */
+export function unpackCode(bytes: Uint8Array, i: number, bits: number): number {
+  const bit = i * bits;
+  return (bytes[bit >>> 3]! >>> (bit & 7)) & ((1 << bits) - 1);
+}
+
+/** Stores the `bits`-wide `code` of element `i` into a packed buffer (whose other bits are kept). */
+export function packCode(bytes: Uint8Array, i: number, bits: number, code: number): void {
+  const bit = i * bits;
+  const mask = (1 << bits) - 1;
+  const k = bit >>> 3;
+  const shift = bit & 7;
+  bytes[k] = (bytes[k]! & ~(mask << shift)) | ((code & mask) << shift);
+}
+
+/** Packs one code per element (as `lowPrecisionCode` gives them) into the dtype's byte layout. */
+export function packCodes(dtype: DType, codes: ArrayLike<number>): Uint8Array {
+  const bits = DTYPE_BITS[dtype];
+  const bytes = new Uint8Array(dtypeByteLength(dtype, codes.length));
+  if (bits === 8) {
+    for (let i = 0; i < codes.length; i++) bytes[i] = codes[i]!;
+  } else if (bits < 8) {
+    for (let i = 0; i < codes.length; i++) packCode(bytes, i, bits, codes[i]!);
+  } else {
+    throw new RangeError(`packCodes handles types of at most 8 bits, not ${dtype}`);
   }
   return bytes;
 }

@@ -9,7 +9,7 @@ import { diagnostic, DiagnosticError, q } from '../diagnostics.js';
 import { dtypeFromOnnx, onnxDtypeName } from '../ir/dtype.js';
 import { AttrError, Attrs, attr, type AttrValue, Graph, type Value } from '../ir/graph.js';
 import { inferAndSet, InferError, type ShapeValues } from '../ir/infer.js';
-import { getOp, OpError, type LowerContext } from '../ir/ops.js';
+import { getOp, OpError, UnsupportedError, type LowerContext } from '../ir/ops.js';
 import { TensorData } from '../ir/tensor.js';
 import type { Dim, TensorType } from '../ir/types.js';
 import '../ops/index.js';
@@ -208,6 +208,10 @@ class Importer {
 
   private asDiagnostic(e: unknown, name: string, op: string): Error {
     if (e instanceof DiagnosticError) return e;
+    if (e instanceof InferError && e.cause instanceof UnsupportedError) {
+      return diagnostic('unsupportedFeature', { node: q(name), op, reason: e.message });
+    }
+    if (e instanceof UnsupportedError) return diagnostic('unsupportedFeature', { node: q(name), op, reason: e.message });
     if (e instanceof InferError) return diagnostic('invalidNode', { node: q(name), op: e.node.op === op ? op : `${op} -> ${e.node.op}`, reason: e.message });
     if (e instanceof OpError || e instanceof AttrError) {
       return diagnostic('invalidNode', { node: q(name), op, reason: e.message });

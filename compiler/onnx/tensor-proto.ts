@@ -1,12 +1,18 @@
 // TensorProto -> TensorData: raw little-endian bytes are used in place; typed fields (float_data,
 // int32_data holding f16/bf16/bool/8- and 16-bit ints, int64_data, double_data, uint64_data) are
 // converted; external data is read from the side file it names, which must lie beside the model.
+// Low-precision types: raw_data and external data hold ceil(n*bits/8) bytes, sub-byte elements packed
+// low bits first; int32_data holds one float8/f8e8m0 bit pattern per entry, and for the 4- and 2-bit
+// types one packed byte per entry (two or four elements), as onnx.proto and onnx.helper.make_tensor
+// have it. An int32_data with exactly one entry per element is also taken, as unpacked codes.
 
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { isAbsolute, normalize, resolve, sep } from 'node:path';
 import { diagnostic, q } from '../diagnostics.js';
-import { DTYPE_BYTES, bf16BitsToNumber, dtypeFromOnnx, f16BitsToNumber, onnxDtypeName, type DType } from '../ir/dtype.js';
-import { TensorData, elementCount } from '../ir/tensor.js';
+import {
+  DTYPE_BITS, bf16BitsToNumber, dtypeByteLength, dtypeFromOnnx, f16BitsToNumber, isLowPrecision, onnxDtypeName, type DType,
+} from '../ir/dtype.js';
+import { TensorData, elementCount, packCodes } from '../ir/tensor.js';
 import { int64, type OnnxTensor } from './schema.js';
 
 export interface TensorSource {
@@ -23,15 +29,17 @@ export function tensorFromProto(t: OnnxTensor, what: string, source: TensorSourc
     throw diagnostic('malformedTensor', { tensor: q(name), reason: `invalid dims [${dims.join(',')}]` });
   }
   const n = elementCount(dims);
-  if (t.dataLocation === 1) return TensorData.fromBytes(dtype, dims, readExternal(t, name, n * DTYPE_BYTES[dtype], source));
+  const byteLength = dtypeByteLength(dtype, n);
+  if (t.dataLocation === 1) return TensorData.fromBytes(dtype, dims, readExternal(t, name, byteLength, source));
   if (t.rawData && t.rawData.length > 0) {
-    if (t.rawData.length !== n * DTYPE_BYTES[dtype]) {
+    if (t.rawData.length !== byteLength) {
       throw diagnostic('malformedTensor', {
-        tensor: q(name), reason: `raw_data has ${t.rawData.length} bytes, ${dtype}[${dims.join(',')}] needs ${n * DTYPE_BYTES[dtype]}`,
+        tensor: q(name), reason: `raw_data has ${t.rawData.length} bytes, ${dtype}[${dims.join(',')}] needs ${byteLength}`,
       });
     }
     return TensorData.fromBytes(dtype, dims, t.rawData);
   }
+  if (isLowPrecision(dtype)) return lowPrecisionFromInt32(t, name, dtype, dims, n);
   const values = typedFieldValues(t, dtype);
   if (values.length !== n) {
     throw diagnostic('malformedTensor', { tensor: q(name), reason: `holds ${values.length} values, shape [${dims.join(',')}] needs ${n}` });
@@ -49,6 +57,17 @@ function typedFieldValues(t: OnnxTensor, dtype: DType): Float64Array {
     case 'bf16': return Float64Array.from(t.int32Data ?? [], (x) => bf16BitsToNumber(x & 0xffff));
     default: return Float64Array.from(t.int32Data ?? []);
   }
+}
+
+/** Low-precision types from int32_data: bit patterns, packed bytes for the sub-byte types. */
+function lowPrecisionFromInt32(t: OnnxTensor, name: string, dtype: DType, dims: number[], n: number): TensorData {
+  const data = t.int32Data ?? [];
+  const bits = DTYPE_BITS[dtype];
+  const packed = dtypeByteLength(dtype, n);
+  if (data.length === packed) return TensorData.fromBytes(dtype, dims, Uint8Array.from(data, (x) => x & 0xff));
+  if (bits < 8 && data.length === n) return TensorData.fromBytes(dtype, dims, packCodes(dtype, data));
+  const need = bits < 8 ? `${packed} packed entries` : `${n}`;
+  throw diagnostic('malformedTensor', { tensor: q(name), reason: `holds ${data.length} int32_data entries, ${dtype}[${dims.join(',')}] needs ${need}` });
 }
 
 function uint64(x: number | { toNumber(): number; low?: number; high?: number; unsigned?: boolean }): number {

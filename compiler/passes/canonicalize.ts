@@ -4,11 +4,12 @@
 //   -> x;   x + 0, x - 0, x * 1, x / 1 (constant 0/1 broadcasting to x's type) -> x;
 //   Transpose with the identity permutation -> x;  Transpose(Transpose(x, p), q) -> Transpose(x, p∘q);
 //   Reshape(Reshape(x, s1), s2) -> Reshape(x, s2) (when allowzero=0 and s2 has no 0).
-// Needs: types inferred. Leaves producers that lose their last reader to eliminate-dead-code.
+// Needs: types inferred. Nodes left without readers are removed, as MLIR's canonicalizer does.
 // A graph output keeps its name: the value taking its place is renamed, or the rewrite is skipped.
 
 import { attr, type Graph, type Node, type Value } from '../ir/graph.js';
 import { isStaticShape, type TensorType } from '../ir/types.js';
+import { eliminateDeadCode } from './eliminate-dead-code.js';
 import { bumpStat, type Pass } from './pass.js';
 
 function sameStaticType(a: TensorType, b: TensorType): boolean {
@@ -103,6 +104,7 @@ export function canonicalize(g: Graph): number {
     if (rewrite(g, n, producers) || mergeReshapes(n, producers)) rewrites++;
     for (const o of n.outputs) producers.set(o, n);
   }
+  if (rewrites > 0) eliminateDeadCode(g);
   return rewrites;
 }
 

@@ -3,7 +3,7 @@
 // node, in graph order, keeping the ONNX node name as the kernel's source. Fusion (a later pass)
 // replaces single-node kernels with super-operators; this step only lays out what is there.
 
-import type { ArenaSummary, ArtifactDType, Kernel, KernelPlan, PlanAttr, Target, ValueSlot } from '../artifact/format.js';
+import { toJsonFloat, type ArenaSummary, type ArtifactDType, type Kernel, type KernelPlan, type PlanAttr, type Target, type ValueSlot } from '../artifact/format.js';
 import { diagnostic, q } from '../diagnostics.js';
 import { DTYPE_BYTES } from '../ir/dtype.js';
 import type { AttrValue, Graph, Value } from '../ir/graph.js';
@@ -39,8 +39,15 @@ export function requireStaticShapes(g: Graph): void {
 }
 
 function planAttr(a: AttrValue): PlanAttr {
-  if (a.kind === 'tensor') return { dtype: a.value.dtype, shape: [...a.value.dims], values: Array.from(a.value.values) };
-  return a.value as PlanAttr;
+  switch (a.kind) {
+    case 'int': return { i: a.value };
+    case 'float': return { f: toJsonFloat(a.value) };
+    case 'string': return { s: a.value };
+    case 'ints': return { ints: [...a.value] };
+    case 'floats': return { floats: a.value.map(toJsonFloat) };
+    case 'strings': return { strings: [...a.value] };
+    case 'tensor': return { tensor: { dtype: a.value.dtype as ArtifactDType, shape: [...a.value.dims], values: Array.from(a.value.values, toJsonFloat) } };
+  }
 }
 
 export function emitPlan(g: Graph, target: Target): EmittedPlan {
