@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { basename, extname, join, dirname } from 'node:path';
 import type { Precision, Target } from '../compiler/artifact/format.js';
+import { writeArtifactFile } from '../compiler/artifact/writer.js';
 import { compileModel, PRECISIONS, readModelFile, TARGETS } from '../compiler/compile.js';
 import { diagnostic } from '../compiler/diagnostics.js';
 import { printGraph } from '../compiler/ir/printer.js';
@@ -70,6 +71,7 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
 
   const t0 = performance.now();
   const source = readModelFile(modelPath);
+  const readMs = performance.now() - t0;
   const result = compileModel(source, {
     target: target as Target,
     precision: precision as Precision,
@@ -82,13 +84,13 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
     onPass: (p, i, n) => status(`mcpc: pass ${i + 1}/${n} ${p.name}`),
   });
   if (progress) io.err('\r\x1b[2K');
-  const seconds = (performance.now() - t0) / 1000;
 
   let written: string | undefined;
   const outPath = values['output'] as string | undefined;
+  const t1 = performance.now();
   if (result.artifact) {
     written = outPath ?? join(dirname(modelPath), `${basename(modelPath, extname(modelPath))}.mcp`);
-    writeFileSync(written, result.artifact);
+    writeArtifactFile(written, result.artifact);
   } else {
     const text = result.emitted ? `${JSON.stringify(result.emitted.plan, null, 1)}\n` : printGraph(result.graph);
     if (outPath) {
@@ -96,6 +98,9 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
       written = outPath;
     } else if (!json) io.out(text);
   }
+  const outputMs = performance.now() - t1;
+  const seconds = (performance.now() - t0) / 1000;
+  const timings = { read: readMs, ...result.timings, output: outputMs };
   const summary = {
     model: modelPath,
     output: written ?? null,
@@ -107,9 +112,9 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
     kernels: result.emitted?.plan.kernels.length ?? null,
     weightBytes: result.emitted ? result.emitted.weights.reduce((a, w) => a + w.constant!.byteLength, 0) : null,
     arena: result.emitted?.arena ?? null,
-    artifactBytes: result.artifact?.length ?? null,
+    artifactBytes: result.artifact?.byteLength ?? null,
     seconds: Number(seconds.toFixed(3)),
-    timingsMs: Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Number(v.toFixed(1))])),
+    timingsMs: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Number(v.toFixed(1))])),
     passes: Object.fromEntries(result.pipeline.ctx.stats),
   };
   if (json) io.out(`${JSON.stringify(summary, null, 2)}\n`);

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Precision, Target } from './artifact/format.js';
-import { writeArtifact } from './artifact/writer.js';
+import { writeArtifact, type ArtifactChunks } from './artifact/writer.js';
 import { diagnostic } from './diagnostics.js';
 import type { Graph } from './ir/graph.js';
 import { importOnnx } from './onnx/import.js';
@@ -36,7 +36,7 @@ export interface CompileResult {
   reached: Phase;
   pipeline: PipelineResult;
   emitted?: EmittedPlan;
-  artifact?: Buffer;
+  artifact?: ArtifactChunks;
   /** Milliseconds per stage: import, passes, plan, write. */
   timings: Record<string, number>;
 }

@@ -2,6 +2,7 @@
 // plan section and the page-aligned weights section, each section with a SHA-256 in the header.
 
 import { createHash } from 'node:crypto';
+import { closeSync, openSync, writevSync } from 'node:fs';
 import type { Graph } from '../ir/graph.js';
 import type { EmittedPlan } from '../plan/emit-plan.js';
 import { profileNodes } from '../plan/profile.js';
@@ -29,18 +30,55 @@ export function spec(v: { name: string; type: { dtype: string; shape: readonly (
   return { name: v.name, dtype: v.type.dtype as ArtifactDType, shape: v.type.shape as number[] };
 }
 
-export function writeArtifact(input: ArtifactInput): Buffer {
+/**
+ * The artifact as a list of byte chunks in file order: the preamble and header, the plan, padding,
+ * and every weight tensor's own bytes (not copied), so that writing a large model costs one pass.
+ */
+export interface ArtifactChunks {
+  chunks: Uint8Array[];
+  byteLength: number;
+}
+
+export function artifactToBuffer(a: ArtifactChunks): Buffer {
+  return Buffer.concat(a.chunks, a.byteLength);
+}
+
+/** Writes the chunks to `path` without assembling them in memory first. */
+export function writeArtifactFile(path: string, a: ArtifactChunks): void {
+  const fd = openSync(path, 'w');
+  try {
+    for (let i = 0; i < a.chunks.length; i += 64) writevSync(fd, a.chunks.slice(i, i + 64));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function padding(n: number): Uint8Array {
+  return new Uint8Array(n);
+}
+
+export function writeArtifact(input: ArtifactInput): ArtifactChunks {
   const { graph, emitted } = input;
   const weights: WeightEntry[] = [];
+  // Weight chunks with the zero padding that aligns each tensor, hashed as they will be written.
+  const weightChunks: Uint8Array[] = [];
+  const weightsHash = createHash('sha256');
   let weightsLength = 0;
   for (const w of emitted.weights) {
     const data = w.constant!;
-    weightsLength = alignUp(weightsLength, TENSOR_ALIGNMENT);
+    const aligned = alignUp(weightsLength, TENSOR_ALIGNMENT);
+    if (aligned > weightsLength) {
+      const pad = padding(aligned - weightsLength);
+      weightChunks.push(pad);
+      weightsHash.update(pad);
+    }
+    weightsLength = aligned;
     weights.push({ name: w.name, dtype: data.dtype as ArtifactDType, shape: [...data.dims], offset: weightsLength, byteLength: data.byteLength });
+    const bytes = data.bytes;
+    weightChunks.push(bytes);
+    weightsHash.update(bytes);
     weightsLength += data.byteLength;
   }
-  const weightsSection = Buffer.alloc(weightsLength);
-  emitted.weights.forEach((w, i) => weightsSection.set(w.constant!.bytes, weights[i]!.offset));
   const planSection = Buffer.from(JSON.stringify(emitted.plan), 'utf8');
 
   const header: ArtifactHeader = {
@@ -64,7 +102,7 @@ export function writeArtifact(input: ArtifactInput): Buffer {
     arena: emitted.arena,
     sections: [
       { name: 'plan', offset: 0, length: planSection.length, sha256: sha256(planSection) },
-      { name: 'weights', offset: 0, length: weightsSection.length, sha256: sha256(weightsSection) },
+      { name: 'weights', offset: 0, length: weightsLength, sha256: weightsHash.digest('hex') },
     ],
   };
   // Section offsets depend on the header's length, which depends on the offsets: iterate to a fixpoint.
@@ -79,15 +117,21 @@ export function writeArtifact(input: ArtifactInput): Buffer {
     headerBytes = next;
     if (stable) break;
   }
-  const total = header.sections[1]!.offset + weightsSection.length;
-  const out = Buffer.alloc(total);
-  out.write(ARTIFACT_MAGIC, 0, 'latin1');
-  out.writeUInt32LE(ARTIFACT_VERSION, 8);
-  out.writeUInt32LE(0, 12);
-  out.writeBigUInt64LE(BigInt(headerBytes.length), 16);
-  createHash('sha256').update(headerBytes).digest().copy(out, 24);
-  headerBytes.copy(out, PREAMBLE_BYTES);
-  planSection.copy(out, header.sections[0]!.offset);
-  weightsSection.copy(out, header.sections[1]!.offset);
-  return out;
+  const preamble = Buffer.alloc(PREAMBLE_BYTES);
+  preamble.write(ARTIFACT_MAGIC, 0, 'latin1');
+  preamble.writeUInt32LE(ARTIFACT_VERSION, 8);
+  preamble.writeUInt32LE(0, 12);
+  preamble.writeBigUInt64LE(BigInt(headerBytes.length), 16);
+  createHash('sha256').update(headerBytes).digest().copy(preamble, 24);
+  const planOffset = header.sections[0]!.offset;
+  const weightsOffset = header.sections[1]!.offset;
+  const chunks: Uint8Array[] = [
+    preamble,
+    headerBytes,
+    padding(planOffset - PREAMBLE_BYTES - headerBytes.length),
+    planSection,
+    padding(weightsOffset - planOffset - planSection.length),
+    ...weightChunks,
+  ];
+  return { chunks, byteLength: weightsOffset + weightsLength };
 }

@@ -4,7 +4,8 @@
 
 import { AttrError, type Graph, type Node, type Value } from './graph.js';
 import { getOp, normalizeInferResult, OpError, type InferContext, type InferResult } from './ops.js';
-import type { Dim, TensorType } from './types.js';
+import { TensorData } from './tensor.js';
+import { staticSize, type Dim, type TensorType } from './types.js';
 
 /** Known contents of small integer values (shapes), kept alongside a graph during inference. */
 export type ShapeValues = Map<Value, Dim[]>;
@@ -72,7 +73,47 @@ export function inferNode(graph: Graph, node: Node, known: ShapeValues): InferRe
   if (result.types.length < node.outputs.length) {
     throw new InferError(`${node.op} produces ${result.types.length} outputs, the node has ${node.outputs.length}`, node);
   }
-  return result;
+  return withEvaluatedShapeValues(node, result, known);
+}
+
+const MAX_SHAPE_VALUE = 64;
+
+function isSmallInt(t: TensorType): boolean {
+  const n = staticSize(t.shape);
+  return t.dtype !== 'f32' && t.dtype !== 'f64' && t.dtype !== 'f16' && t.dtype !== 'bf16' && t.shape.length <= 1 && n !== undefined && n <= MAX_SHAPE_VALUE;
+}
+
+/**
+ * Shape arithmetic in exporters goes through ops with no shape-value rule of their own (Mod,
+ * Where, Range...). When every input's contents are known numbers and the outputs are small
+ * integer tensors, run the op's reference implementation to learn them.
+ */
+function withEvaluatedShapeValues(node: Node, result: InferResult, known: ShapeValues): InferResult {
+  const missing = node.outputs.some((_, i) => !result.shapeValues?.[i] && isSmallInt(result.types[i]!));
+  if (!missing) return result;
+  const args: (TensorData | undefined)[] = [];
+  for (const v of node.inputs) {
+    if (!v) {
+      args.push(undefined);
+      continue;
+    }
+    if (v.constant) {
+      if (v.constant.size > MAX_SHAPE_VALUE) return result;
+      args.push(v.constant);
+      continue;
+    }
+    const sv = shapeValueOf(v, known);
+    if (!sv || !sv.every((d) => typeof d === 'number') || !isSmallInt(v.type) || staticSize(v.type.shape) !== sv.length) return result;
+    args.push(TensorData.fromValues(v.type.dtype, v.type.shape as number[], sv as number[]));
+  }
+  let outs: TensorData[];
+  try {
+    outs = getOp(node.op)!.evaluate(args, node.attrs, node.outputs.length);
+  } catch {
+    return result; // leave the failure to run time or to folding, which report it with the node
+  }
+  const shapeValues = node.outputs.map((_, i) => result.shapeValues?.[i] ?? (isSmallInt(result.types[i]!) && outs[i] ? outs[i]!.toArray() : undefined));
+  return { types: result.types, shapeValues };
 }
 
 /** Infers `node` and writes the output types (and shape values) into its output values. */

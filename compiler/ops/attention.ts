@@ -198,6 +198,7 @@ defineOp({
     const Dv = vAll.dims[3]!;
     if (Hq % Hkv !== 0) throw new OpError(`Attention q_num_heads ${Hq} is not a multiple of kv_num_heads ${Hkv}`);
     const group = Hq / Hkv;
+    const packed = Q!.rank === 3;
     const P = pastK ? pastK.dims[2]! : 0;
     const np = nonpad?.values;
     // Q and K are each scaled by sqrt(scale), the factor itself rounded to the input dtype.
@@ -279,7 +280,8 @@ defineOp({
         for (let j = 0; j < T; j++) {
           qkOut[row + j] = at.mode === 3 ? p[j]! : at.mode === 2 ? biased[j]! : raw[j]!;
         }
-        const yBase = ((b * Hq + h) * Sq + i) * Dv;
+        // 3-D inputs give Y as [B, Sq, Hq * Dv].
+        const yBase = packed ? ((b * Sq + i) * Hq + h) * Dv : ((b * Hq + h) * Sq + i) * Dv;
         for (let e = 0; e < Dv; e++) {
           let acc = 0;
           for (let j = 0; j < T; j++) acc += p[j]! * vAll.v[(kBase + j) * Dv + e]!;
@@ -287,17 +289,8 @@ defineOp({
         }
       }
     }
-    let yT = TensorData.fromValues(dt, [B, Hq, Sq, Dv], y);
-    if (Q!.rank === 3) {
-      const out = new Float64Array(y.length);
-      const yv = yT.values;
-      for (let b = 0; b < B; b++) for (let h = 0; h < Hq; h++) for (let i = 0; i < Sq; i++) for (let e = 0; e < Dv; e++) {
-        out[((b * Sq + i) * Hq + h) * Dv + e] = yv[((b * Hq + h) * Sq + i) * Dv + e]!;
-      }
-      yT = TensorData.fromValues(dt, [B, Sq, Hq * Dv], out);
-    }
     return [
-      yT,
+      TensorData.fromValues(dt, packed ? [B, Sq, Hq * Dv] : [B, Hq, Sq, Dv], y),
       TensorData.fromValues(dt, kAll.dims, kAll.v.slice()),
       TensorData.fromValues(V!.dtype, vAll.dims, vAll.v.slice()),
       TensorData.fromValues(dt, [B, Hq, Sq, T], qkOut),
@@ -451,7 +444,7 @@ defineOp({
     const dk = divDim(q.shape[2]!, qh, 'LinearAttention query hidden size', ctx);
     checkDim(divDim(k.shape[2]!, kvh, 'LinearAttention key hidden size', ctx), dk, 'LinearAttention key head size vs query');
     const dv = divDim(v.shape[2]!, kvh, 'LinearAttention value hidden size', ctx);
-    for (const t of [k, v]) { checkDim(t.shape[0]!, B, 'LinearAttention batch'); checkDim(t.shape[1]!, T, 'LinearAttention sequence length'); }
+    for (const t of [k, v]) [B, T].forEach((d, i) => checkDim(t.shape[i]!, d, `LinearAttention ${i ? 'sequence length' : 'batch'}`));
     const past = ctx.optionalInput(3);
     if (past) {
       floatType(past, 'LinearAttention input past_state');
@@ -548,8 +541,8 @@ defineOp({
     if (bias && (bias.shape.length !== 1 || !same(bias.shape[0]!, x.shape[1]!))) throw new OpError(`CausalConvWithState bias must have shape [${x.shape[1]}], got [${bias.shape}]`);
     for (const t of [w, bias, ctx.optionalInput(3)]) if (t && t.dtype !== x.dtype) throw new OpError(`CausalConvWithState inputs must share dtype ${x.dtype}, got ${t.dtype}`);
     const k = w.shape[2]!;
-    const km1: Dim = typeof k === 'number' ? k - 1 : ctx.optionalInput(3)?.shape[2] ?? ctx.freshDim();
     const past = ctx.optionalInput(3);
+    const km1: Dim = typeof k === 'number' ? k - 1 : past?.shape[2] ?? ctx.freshDim();
     if (past) {
       if (past.shape.length !== 3) throw new OpError(`CausalConvWithState past_state must be 3-D, got [${past.shape}]`);
       past.shape.forEach((d, i) => checkDim(d, [x.shape[0]!, x.shape[1]!, km1][i]!, `CausalConvWithState past_state dim ${i}`));

@@ -138,7 +138,9 @@ defineOp({
       // Axis known only at run time: dims the transform cannot change keep their size.
       for (let k = 0; k < rank - 1; k++) {
         const d = x.shape[k]!;
-        const l = typeof d === 'number' && !(ctx.optionalInput(1) && dftLength === undefined) ? dftLengths(d, dftLength, inverse, onesided)[1] : undefined;
+        const known = typeof d === 'number' && !(ctx.optionalInput(1) && dftLength === undefined);
+        // A dim too short to be the axis (an inverse one-sided transform of 1 point) keeps its size.
+        const l = known && (dftLength !== undefined || !(inverse && onesided) || d > 1) ? dftLengths(d, dftLength, inverse, onesided)[1] : known && d === 1 ? d : undefined;
         if (l !== d) out[k] = ctx.freshDim('dft');
       }
     }

@@ -7,6 +7,8 @@ import type { Graph, Node, Value } from '../ir/graph.js';
 import { printAttrs } from '../ir/printer.js';
 import { bumpStat, type Pass } from './pass.js';
 
+/** Constants larger than this are not compared by content. */
+const MAX_HASHED_CONSTANT_BYTES = 1 << 20;
 const NOT_PURE = new Set(['RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Multinomial', 'Bernoulli']);
 
 export function eliminateCommonSubexpressions(g: Graph): number {
@@ -14,6 +16,8 @@ export function eliminateCommonSubexpressions(g: Graph): number {
   const byContent = new Map<string, Value>();
   for (const c of g.constants) {
     const data = c.constant!;
+    // Exporters repeat small constants; large weights are distinct initializers in practice.
+    if (data.byteLength > MAX_HASHED_CONSTANT_BYTES) continue;
     const key = `${data.dtype}[${data.dims}]:${createHash('sha256').update(data.bytes).digest('hex')}`;
     const first = byContent.get(key);
     if (first) {

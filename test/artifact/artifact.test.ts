@@ -4,13 +4,14 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ARTIFACT_VERSION, WEIGHTS_ALIGNMENT } from '../../compiler/artifact/format.js';
+import { artifactToBuffer } from '../../compiler/artifact/writer.js';
 import { compileModel, readModelFile } from '../../compiler/compile.js';
 import { readArtifact, ArtifactError } from '../../runtime/artifact-reader.js';
 
 const EXAMPLE = join(import.meta.dirname, '..', '..', 'examples', 'tiny-cnn.onnx');
 
 function compileExample(): Buffer {
-  return compileModel(readModelFile(EXAMPLE)).artifact!;
+  return artifactToBuffer(compileModel(readModelFile(EXAMPLE)).artifact!);
 }
 
 function readError(bytes: Uint8Array): ArtifactError {
@@ -26,7 +27,7 @@ function readError(bytes: Uint8Array): ArtifactError {
 describe('artifact v1', () => {
   it('round-trips header, plan and page-aligned weights', () => {
     const result = compileModel(readModelFile(EXAMPLE));
-    const a = readArtifact(result.artifact!, 'm.mcp');
+    const a = readArtifact(artifactToBuffer(result.artifact!), 'm.mcp');
     expect(a.header.formatVersion).toBe(ARTIFACT_VERSION);
     expect(a.header.inputs).toEqual([{ name: 'input', dtype: 'f32', shape: [1, 3, 32, 32] }]);
     expect(a.plan.kernels.length).toBe(result.graph.nodes.length);

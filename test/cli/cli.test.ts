@@ -47,7 +47,7 @@ describe('mcpc CLI', () => {
     const s = JSON.parse(r.out);
     expect(s.onnxNodes).toBe(14);
     expect(s.arena.size).toBeGreaterThan(0);
-    expect(Object.keys(s.timingsMs)).toEqual(['import', 'passes', 'plan', 'write']);
+    expect(Object.keys(s.timingsMs)).toEqual(['read', 'import', 'passes', 'plan', 'write', 'output']);
   });
 
   it('stops at a phase and prints the IR after a pass', async () => {
