@@ -19,7 +19,11 @@ export const PREAMBLE_BYTES = 64;
 export const WEIGHTS_ALIGNMENT = 4096;
 export const TENSOR_ALIGNMENT = 64;
 
-export type ArtifactDType = 'f32' | 'f16' | 'bf16' | 'f64' | 'i64' | 'i32' | 'i16' | 'i8' | 'u64' | 'u32' | 'u16' | 'u8' | 'bool';
+export type ArtifactDType =
+  | 'f32' | 'f16' | 'bf16' | 'f64' | 'i64' | 'i32' | 'i16' | 'i8' | 'u64' | 'u32' | 'u16' | 'u8' | 'bool'
+  // Low-precision storage types; sub-byte ones (i4 u4 f4e2m1 i2 u2) are packed low bits first, so a
+  // tensor of n elements takes ceil(n * bits / 8) bytes.
+  | 'f8e4m3fn' | 'f8e4m3fnuz' | 'f8e5m2' | 'f8e5m2fnuz' | 'f8e8m0' | 'f4e2m1' | 'i4' | 'u4' | 'i2' | 'u2';
 export type Target = 'cpu' | 'cuda';
 export type Precision = 'fp32' | 'tf32' | 'fp16' | 'bf16';
 export type KernelFamily = 'contraction' | 'elementwise' | 'reduction' | 'injective' | 'attention' | 'opaque';

@@ -173,8 +173,9 @@ export interface MiniFloatFormat {
   readonly man: number;
   readonly bias: number;
   readonly kind: 'ieee' | 'fn' | 'fnuz' | 'finite';
-  /** Largest finite value. */
+  /** Largest finite value, and its encoding. */
   readonly max: number;
+  readonly maxBits: number;
   /** Encoding of NaN (for finite: what NaN converts to, -0 as ml_dtypes does). */
   readonly nanBits: number;
   /** Value of each encoding. */
@@ -190,6 +191,7 @@ function miniFloat(exp: number, man: number, bias: number, kind: MiniFloatFormat
         : (2 - 2 ** -man) * 2 ** (emax - bias);
   const signBit = 1 << (exp + man);
   const nanBits = kind === 'ieee' ? (emax << man) | (1 << (man - 1)) : kind === 'fn' ? (emax << man) | mmax : signBit;
+  const maxBits = kind === 'ieee' ? (emax << man) - 1 : kind === 'fn' ? nanBits - 1 : signBit - 1;
   const table = new Float64Array(signBit << 1);
   for (let b = 0; b < table.length; b++) {
     const e = (b >> man) & emax;
@@ -201,7 +203,8 @@ function miniFloat(exp: number, man: number, bias: number, kind: MiniFloatFormat
     if (kind === 'fnuz' && b === signBit) v = NaN;
     table[b] = sign * v;
   }
-  return { exp, man, bias, kind, max, nanBits, table };
+  if (table[maxBits] !== max) throw new Error(`miniFloat(${exp}, ${man}): inconsistent maximum`);
+  return { exp, man, bias, kind, max, maxBits, nanBits, table };
 }
 
 export const MINIFLOAT_FORMATS = {
@@ -243,8 +246,8 @@ export function numberToMiniFloatBits(fmt: MiniFloatFormat, x: number, saturate 
     r = roundHalfEven(a / q) * q;
   }
   if (r > fmt.max) {
-    if (saturate || fmt.kind === 'finite') return sign | (fmt.kind === 'fn' ? fmt.nanBits - 1 : fmt.kind === 'ieee' ? (((1 << fmt.exp) - 1) << fmt.man) - 1 : signBit - 1);
-    if (fmt.kind === 'ieee') return sign | (((1 << fmt.exp) - 1) << fmt.man);
+    if (saturate || fmt.kind === 'finite') return sign | fmt.maxBits;
+    if (fmt.kind === 'ieee') return sign | (fmt.maxBits + 1); // inf
     return fmt.kind === 'fn' ? sign | fmt.nanBits : fmt.nanBits;
   }
   if (r === 0) return fmt.kind === 'fnuz' ? 0 : sign;

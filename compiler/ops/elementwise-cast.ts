@@ -205,8 +205,11 @@ defineOp({
 // Linear quantization ---------------------------------------------------------------------------
 
 const QUANT_RANGE: Partial<Record<DType, [number, number]>> = {
-  i8: [-128, 127], u8: [0, 255], i16: [-32768, 32767], u16: [0, 65535],
+  i8: [-128, 127], u8: [0, 255], i16: [-32768, 32767], u16: [0, 65535], i4: [-8, 7], u4: [0, 15], i2: [-2, 1], u2: [0, 3],
 };
+
+/** Float types QuantizeLinear may produce: x / scale (+ zero point) is cast to them, not clamped. */
+const quantFloatOutput = (d: DType) => isFloat8(d) || d === 'f4e2m1';
 
 type Granularity = { kind: 'tensor' } | { kind: 'axis'; axis: number } | { kind: 'blocked'; axis: number; block: number };
 
@@ -260,6 +263,9 @@ function scaleIndex(xDims: readonly number[], sDims: readonly number[], g: Granu
 
 function checkZeroPoint(op: string, zp: TensorType | undefined, scale: TensorType): void {
   if (!zp) return;
+  // A scalar and a one-element 1-D tensor are both per-tensor (ONNX's reference accepts the mix).
+  const single = (t: TensorType) => t.shape.length === 0 || (t.shape.length === 1 && t.shape[0] === 1);
+  if (single(zp) && single(scale)) return;
   const same = zp.shape.length === scale.shape.length && zp.shape.every((d, k) => d === scale.shape[k]);
   if (!same) throw new OpError(`${op} zero point shape [${zp.shape.join(',')}] differs from scale shape [${scale.shape.join(',')}]`);
 }
@@ -268,11 +274,22 @@ function quantizeOutput(attrs: Attrs, zp: DType | undefined): DType {
   const code = attrs.int('output_dtype', 0);
   const d = code !== 0 ? onnxTypeAttr('QuantizeLinear', 'output_dtype', code) : (zp ?? 'u8');
   if (zp && d !== zp) throw new OpError(`QuantizeLinear output_dtype ${d} differs from the zero point's dtype ${zp}`);
-  if (!QUANT_RANGE[d]) throw new OpError(`QuantizeLinear output dtype ${d} is not supported (int8, uint8, int16, uint16)`);
+  if (!QUANT_RANGE[d] && !quantFloatOutput(d)) {
+    throw new OpError(`QuantizeLinear output dtype ${d} is not supported (8-, 16-, 4- and 2-bit integers, float8, float4e2m1)`);
+  }
   return d;
 }
 
 const quantInput = (d: DType) => isFloat(d) || d === 'i32';
+// Scales may also be f8e8m0 (opset 25), the power-of-two scales of the MX formats.
+const quantScale = (d: DType) => quantInput(d) || d === 'f8e8m0';
+
+/** The type x / scale is computed in: `precision`, else the scale's; f8e8m0 scales divide in float. */
+function divisionType(attrs: Attrs, scale: DType): DType {
+  const code = attrs.int('precision', 0);
+  const d = code !== 0 ? onnxTypeAttr('QuantizeLinear', 'precision', code) : scale;
+  return isLowPrecision(d) ? 'f32' : d;
+}
 
 defineOp({
   name: 'QuantizeLinear',
@@ -285,7 +302,7 @@ defineOp({
     const scale = ctx.input(1);
     const zp = ctx.optionalInput(2);
     checkDtype('QuantizeLinear', 0, x, quantInput, 'a float type or int32');
-    checkDtype('QuantizeLinear', 1, scale, quantInput, 'a float type or int32');
+    checkDtype('QuantizeLinear', 1, scale, quantScale, 'a float type, float8e8m0 or int32');
     checkZeroPoint('QuantizeLinear', zp, scale);
     granularity('QuantizeLinear', x.shape, scale.shape, ctx.attrs);
     return [{ dtype: quantizeOutput(ctx.attrs, zp?.dtype), shape: x.shape }];
@@ -295,30 +312,37 @@ defineOp({
     const scale = requireInput(inputs, 1, 'QuantizeLinear');
     const zp = inputs[2];
     const out = quantizeOutput(attrs, zp?.dtype);
-    const [lo, hi] = QUANT_RANGE[out]!;
-    const precCode = attrs.int('precision', 0);
-    const prec = precCode !== 0 ? onnxTypeAttr('QuantizeLinear', 'precision', precCode) : scale.dtype;
+    const prec = divisionType(attrs, scale.dtype);
     const idx = scaleIndex(x.dims, scale.dims, granularity('QuantizeLinear', x.dims, scale.dims, attrs));
     const xv = x.values;
     const sv = scale.values;
     const zv = zp?.values;
     const r = new Float64Array(xv.length);
+    const range = QUANT_RANGE[out];
     for (let i = 0; i < xv.length; i++) {
       const j = idx[i]!;
       // The division happens in the scale's (or `precision`'s) float type before rounding to even.
       const q = isFloat(prec) ? roundTo(prec, xv[i]! / sv[j]!) : xv[i]! / sv[j]!;
-      r[i] = Math.min(hi, Math.max(lo, roundHalfEven(q) + (zv ? zv[j]! : 0)));
+      // Integer types round to even and clamp; float8/float4 cast (x / scale + zero point), which
+      // rounds to nearest even and saturates unless `saturate` is 0.
+      r[i] = range ? Math.min(range[1], Math.max(range[0], roundHalfEven(q) + (zv ? zv[j]! : 0))) : q + (zv ? zv[j]! : 0);
     }
-    return [TensorData.fromValues(out, x.dims, r)];
+    if (range) return [TensorData.fromValues(out, x.dims, r)];
+    const saturate = attrs.int('saturate', 1) !== 0;
+    return [TensorData.fromBytes(out, x.dims, packCodes(out, Array.from(r, (v) => lowPrecisionCode(out, v, saturate))))];
   },
 });
 
-const dequantInput = (d: DType) => d === 'i8' || d === 'u8' || d === 'i16' || d === 'u16' || d === 'i32';
+const dequantInput = (d: DType) =>
+  d === 'i8' || d === 'u8' || d === 'i16' || d === 'u16' || d === 'i32' || isSubByteInt(d) || isFloat8(d) || d === 'f4e2m1';
 
 function dequantizeOutput(attrs: Attrs, scale: DType): DType {
   const code = attrs.int('output_dtype', 0);
   const d = code !== 0 ? onnxTypeAttr('DequantizeLinear', 'output_dtype', code) : scale;
-  if (!isFloat(d) || d === 'f64') throw new OpError(`DequantizeLinear output dtype ${d} is not supported (float, float16, bfloat16)`);
+  if (!isFloat(d) || d === 'f64') {
+    const hint = code === 0 ? ' (an f8e8m0 scale needs output_dtype)' : '';
+    throw new OpError(`DequantizeLinear output dtype ${d} is not supported (float, float16, bfloat16)${hint}`);
+  }
   return d;
 }
 
@@ -332,8 +356,8 @@ defineOp({
     const x = ctx.input(0);
     const scale = ctx.input(1);
     const zp = ctx.optionalInput(2);
-    checkDtype('DequantizeLinear', 0, x, dequantInput, 'int8, uint8, int16, uint16 or int32');
-    checkDtype('DequantizeLinear', 1, scale, isFloat, 'a float type');
+    checkDtype('DequantizeLinear', 0, x, dequantInput, 'an 8-, 16-, 4- or 2-bit integer, int32, float8 or float4e2m1');
+    checkDtype('DequantizeLinear', 1, scale, (d) => isFloat(d) || d === 'f8e8m0', 'a float type or float8e8m0');
     if (zp && zp.dtype !== x.dtype) throw new OpError(`DequantizeLinear zero point has dtype ${zp.dtype}, x has ${x.dtype}`);
     checkZeroPoint('DequantizeLinear', zp, scale);
     granularity('DequantizeLinear', x.shape, scale.shape, ctx.attrs);

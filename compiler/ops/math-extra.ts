@@ -2,7 +2,7 @@
 // matrices in the last two dims) and BitCast (reinterpreting element bytes as another type of the
 // same width).
 
-import { DTYPE_BYTES, dtypeFromOnnx, isFloat, onnxDtypeName } from '../ir/dtype.js';
+import { DTYPE_BITS, dtypeFromOnnx, isFloat, onnxDtypeName } from '../ir/dtype.js';
 import { defineOp, UnsupportedError } from '../ir/ops.js';
 import { OpError, TensorData, normalizeAxis, requireInput } from './common.js';
 import { splitAt } from './reduction.js';
@@ -120,15 +120,15 @@ defineOp({
   infer(ctx) {
     const x = ctx.input(0);
     const to = bitcastTarget(ctx.attrs.int('to'));
-    if (DTYPE_BYTES[to] !== DTYPE_BYTES[x.dtype]) {
-      throw new OpError(`BitCast from ${x.dtype} (${DTYPE_BYTES[x.dtype]} bytes) to ${to} (${DTYPE_BYTES[to]} bytes) changes the element size`);
+    if (DTYPE_BITS[to] !== DTYPE_BITS[x.dtype]) {
+      throw new OpError(`BitCast from ${x.dtype} (${DTYPE_BITS[x.dtype]} bits) to ${to} (${DTYPE_BITS[to]} bits) changes the element size`);
     }
     return [{ dtype: to, shape: [...x.shape] }];
   },
   evaluate(inputs, attrs) {
     const x = requireInput(inputs, 0, 'BitCast');
     const to = bitcastTarget(attrs.int('to'));
-    if (DTYPE_BYTES[to] !== DTYPE_BYTES[x.dtype]) throw new OpError(`BitCast from ${x.dtype} to ${to} changes the element size`);
+    if (DTYPE_BITS[to] !== DTYPE_BITS[x.dtype]) throw new OpError(`BitCast from ${x.dtype} to ${to} changes the element size`);
     // Copy: tensors share byte buffers with their source otherwise.
     return [TensorData.fromBytes(to, x.dims, x.bytes.slice())];
   },

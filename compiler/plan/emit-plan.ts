@@ -5,7 +5,7 @@
 
 import { toJsonFloat, type ArenaSummary, type ArtifactDType, type Kernel, type KernelPlan, type PlanAttr, type Target, type ValueSlot } from '../artifact/format.js';
 import { diagnostic, q } from '../diagnostics.js';
-import { DTYPE_BYTES } from '../ir/dtype.js';
+import { dtypeByteLength } from '../ir/dtype.js';
 import type { AttrValue, Graph, Value } from '../ir/graph.js';
 import { getOp } from '../ir/ops.js';
 import { elementCount } from '../ir/tensor.js';
@@ -58,7 +58,7 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   const addSlot = (v: Value, kind: ValueSlot['kind'], index: number) => {
     const shape = v.type.shape as number[];
     const id = slots.length;
-    slots.push({ id, name: v.name, dtype: v.type.dtype as ArtifactDType, shape: [...shape], byteLength: elementCount(shape) * DTYPE_BYTES[v.type.dtype], kind, index });
+    slots.push({ id, name: v.name, dtype: v.type.dtype as ArtifactDType, shape: [...shape], byteLength: dtypeByteLength(v.type.dtype, elementCount(shape)), kind, index });
     slotOf.set(v, id);
     return id;
   };
@@ -83,7 +83,7 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   });
   const arenaValues = g.nodes.flatMap((n) => n.outputs).filter((o) => !outputIndex.has(o));
   const memory = planMemory(arenaValues.map((v, i) => ({
-    id: i, bytes: elementCount(v.type.shape as number[]) * DTYPE_BYTES[v.type.dtype], first: first.get(v)!, last: last.get(v)!,
+    id: i, bytes: dtypeByteLength(v.type.dtype, elementCount(v.type.shape as number[])), first: first.get(v)!, last: last.get(v)!,
   })));
   arenaValues.forEach((v, i) => addSlot(v, 'arena', memory.offsets.get(i)!));
   for (const [v, i] of outputIndex) addSlot(v, 'output', i);

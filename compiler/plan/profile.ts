@@ -2,12 +2,12 @@
 // output of every node once), weight bytes, and the activation arena's peak.
 
 import type { ResourceProfile } from '../artifact/format.js';
-import { DTYPE_BYTES } from '../ir/dtype.js';
+import { dtypeByteLength } from '../ir/dtype.js';
 import type { Node, Value } from '../ir/graph.js';
 import { staticSize } from '../ir/types.js';
 
 function bytesOf(v: Value): number {
-  return (staticSize(v.type.shape) ?? 0) * DTYPE_BYTES[v.type.dtype];
+  return dtypeByteLength(v.type.dtype, staticSize(v.type.shape) ?? 0);
 }
 
 export function nodeFlops(n: Node): number {

@@ -39,6 +39,6 @@ describe('BitCast', () => {
   });
   it('rejects a change of element size', () => {
     expect(inferOp('BitCast', [{ type: { dtype: 'f64', shape: ['N'] } }], { to: attr.int(7) })[0]).toEqual({ dtype: 'i64', shape: ['N'] });
-    expect(() => inferOp('BitCast', [{ type: { dtype: 'f32', shape: [2] } }], { to: attr.int(7) })).toThrow(/from f32 \(4 bytes\) to i64 \(8 bytes\)/);
+    expect(() => inferOp('BitCast', [{ type: { dtype: 'f32', shape: [2] } }], { to: attr.int(7) })).toThrow(/from f32 \(32 bits\) to i64 \(64 bits\)/);
   });
 });
