@@ -7,6 +7,7 @@ import { DiagnosticError, diagnostic } from '../compiler/diagnostics.js';
 import { ArtifactError } from '../runtime/artifact-reader.js';
 import { runCompile, COMPILE_USAGE } from './compile-command.js';
 import { runInspect, INSPECT_USAGE } from './inspect-command.js';
+import { runRun, RUN_USAGE } from './run-command.js';
 import { ENVIRONMENT } from './options.js';
 
 export const VERSION = '0.1.0';
@@ -18,6 +19,7 @@ Usage: mcpc <command> [options]
 Commands:
   compile MODEL.onnx    compile a model into an artifact (.mcp)
   inspect MODEL.mcp     summarize an artifact: inputs, outputs, kernels, weights, memory
+  run MODEL.mcp         run an artifact (or an .onnx model) on .npy inputs
 
 Options:
   -h, --help            show help (also: mcpc help <command>)
@@ -51,7 +53,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return 0;
       case 'help': {
         const topic = rest[0];
-        io.out(topic === 'compile' ? COMPILE_USAGE : topic === 'inspect' ? INSPECT_USAGE : USAGE);
+        io.out(topic === 'compile' ? COMPILE_USAGE : topic === 'inspect' ? INSPECT_USAGE : topic === 'run' ? RUN_USAGE : USAGE);
         return 0;
       }
       case '-v':
@@ -62,8 +64,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await runCompile(rest, io);
       case 'inspect':
         return runInspect(rest, io);
+      case 'run':
+        return await runRun(rest, io);
       default:
-        throw diagnostic('badFlag', { reason: `unknown command '${command}' (commands: compile, inspect; see mcpc --help)` });
+        throw diagnostic('badFlag', { reason: `unknown command '${command}' (commands: compile, inspect, run; see mcpc --help)` });
     }
   } catch (e) {
     return reportError(e, io);

@@ -12,6 +12,7 @@ import { importOnnx } from './onnx/import.js';
 import { runPipeline, type Phase, type PipelineResult } from './passes/pipeline.js';
 import type { Pass } from './passes/pass.js';
 import { emitPlan, type EmittedPlan } from './plan/emit-plan.js';
+import { checkCpuSupport } from './targets/cpu.js';
 
 export const TARGETS: readonly Target[] = ['cpu', 'cuda'];
 export const PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'fp16', 'bf16'];
@@ -26,6 +27,8 @@ export interface CompileOptions {
   compileTo?: Phase;
   /** Run the IR verifier after every pass. */
   verify?: boolean;
+  /** Fuse nodes into kernels (default true; -O0 turns it off: one kernel per node). */
+  optimize?: boolean;
   onStage?: (stage: string) => void;
   onPass?: (pass: Pass, index: number, count: number) => void;
 }
@@ -79,6 +82,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
     print: options.print,
     compileTo: options.compileTo,
     verify: options.verify,
+    skip: options.optimize === false ? ['fuse'] : [],
     onPass: options.onPass,
   });
   lap('passes');
@@ -86,6 +90,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   if (options.compileTo && options.compileTo !== 'plan' && options.compileTo !== 'artifact') return result;
   options.onStage?.('plan');
   result.emitted = emitPlan(graph, target);
+  if (target === 'cpu') checkCpuSupport(result.emitted.plan);
   result.reached = 'plan';
   lap('plan');
   if (options.compileTo === 'plan') return result;
@@ -97,6 +102,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
     precision,
     options: {
       shapes: [...(options.shapes ?? new Map())].map(([k, v]) => `${k}=${v.join('x')}`).join(','),
+      optimize: options.optimize !== false,
     },
     source: {
       model: source.path ? basename(source.path) : '<bytes>',

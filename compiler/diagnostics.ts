@@ -24,6 +24,7 @@ export const DIAGNOSTICS = {
   undefinedOutput: { code: 'MCPC2008', message: 'graph output {value} is not computed by the graph' },
   evaluationFailed: { code: 'MCPC2009', message: 'node {node} ({op}) failed at run time: {reason}' },
   unsupportedFeature: { code: 'MCPC2011', message: 'node {node} ({op}) uses a feature that is not supported yet: {reason}' },
+  noTargetKernel: { code: 'MCPC2012', message: 'op {op} at node {node} has no kernel for target {target} yet' },
   verifierFailed: { code: 'MCPC2010', message: 'IR verification failed after pass {pass}: {reason}' },
 
   badFlag: { code: 'MCPC3001', message: '{reason}' },
@@ -38,7 +39,16 @@ export const DIAGNOSTICS = {
   artifactCorrupt: { code: 'MCPC4003', message: '{path} is corrupted: {reason}' },
   artifactTruncated: { code: 'MCPC4004', message: '{path} is truncated: {reason}' },
 
+  // Raised by the runtime (runtime/errors.ts, native/core/status.h); listed here so that every code
+  // has one entry in one catalogue.
+  invalidPlan: { code: 'MCPC4010', message: 'the plan in {path} is inconsistent: {reason}' },
+  noKernel: { code: 'MCPC4011', message: 'no {target} kernel for {op} ({detail}) at node {node}' },
   badFeed: { code: 'MCPC5001', message: '{reason}' },
+  outOfMemory: { code: 'MCPC5002', message: 'out of memory: {reason}' },
+  kernelFailed: { code: 'MCPC5003', message: 'kernel {op} at node {node} failed: {reason}' },
+  disposed: { code: 'MCPC5004', message: 'the session has been disposed' },
+  addonUnavailable: { code: 'MCPC5005', message: 'the native addon cannot be loaded: {reason}' },
+  deviceUnavailable: { code: 'MCPC5006', message: 'device {device} is not available: {reason}' },
 } as const;
 
 export type DiagnosticId = keyof typeof DIAGNOSTICS;

@@ -128,11 +128,43 @@ export type PlanAttr =
   | { strings: string[] }
   | { tensor: { dtype: ArtifactDType; shape: number[]; values: JsonFloat[] } };
 
+/**
+ * An operand of a fused step: the anchor op's result (`acc`), a kernel input (numpy-broadcast to
+ * the kernel's output shape), or the result of an earlier step.
+ */
+export type FusedOperand = { acc: true } | { input: number } | { step: number };
+
+/**
+ * One elementwise/broadcast IR op inside a fused kernel. Every step's result has the kernel
+ * output's shape (operands broadcast to it); `dtype` is the step's result dtype.
+ */
+export interface FusedStep {
+  op: string;
+  attrs: Record<string, PlanAttr>;
+  args: FusedOperand[];
+  dtype: ArtifactDType;
+  /** ONNX node the step came from. */
+  source: string;
+}
+
 export interface Kernel {
   id: number;
   family: KernelFamily;
-  /** The kernel's operation: an IR op name, or a fused super-operator name. */
+  /**
+   * The kernel's operation: an IR op name (the anchor of a contraction or reduction kernel, or the
+   * only op of an unfused kernel), or 'Elementwise' for a fused elementwise DAG.
+   */
   op: string;
+  /**
+   * Fused elementwise steps. For an anchored kernel they run on the anchor's result (epilogue) and
+   * the last step's result is the kernel's output; for 'Elementwise' they are the whole kernel.
+   */
+  epilogue?: FusedStep[];
+  /**
+   * For a reduction anchor: steps computing the anchor's input 0 from kernel inputs (prologue), so
+   * that value is never written to memory. Operands are kernel inputs and earlier steps.
+   */
+  prologue?: FusedStep[];
   attrs: Record<string, PlanAttr>;
   /** Slot ids of the arguments; -1 marks an omitted optional input. */
   inputs: number[];

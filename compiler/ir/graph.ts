@@ -2,6 +2,7 @@
 // location) and a graph holding them in a topological order. Nodes have exactly these fields; an
 // op's meaning lives in its OpDef (ops.ts), never in the node.
 
+import type { KernelGroup } from './kernels.js';
 import type { TensorData } from './tensor.js';
 import type { Dim, TensorType } from './types.js';
 
@@ -153,6 +154,11 @@ export class Graph {
   constants: Value[] = [];
   /** Opset versions the graph was imported with, by domain ('' is the default ONNX domain). */
   opsets: Record<string, number> = {};
+  /**
+   * Fused kernels (groups of two or more contiguous nodes), set by the fuse pass; every other node
+   * is a kernel of its own. A pass that changes the nodes afterwards must drop or update it.
+   */
+  kernels?: KernelGroup[];
   private nextId = 0;
   private nextDim = 0;
   private readonly usedNames = new Set<string>();

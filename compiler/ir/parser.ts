@@ -4,6 +4,7 @@
 import { diagnostic } from '../diagnostics.js';
 import { isDType, type DType } from './dtype.js';
 import { Attrs, attr, type AttrValue, Graph, type Value } from './graph.js';
+import { KERNEL_FAMILIES, type KernelFamily } from './kernels.js';
 import { TensorData } from './tensor.js';
 import type { Dim, TensorType } from './types.js';
 
@@ -29,6 +30,8 @@ function tokenize(src: string, path: string): Token[] {
     const col = i - lineStart + 1;
     if (c === '\n') { line++; i++; lineStart = i; continue; }
     if (c === ' ' || c === '\t' || c === '\r') { i++; continue; }
+    // `#3` numbers a kernel block; a '#' followed by anything else starts a comment.
+    if (c === '#' && /[0-9]/.test(src[i + 1] ?? '')) { toks.push({ kind: 'punct', text: '#', line, col }); i++; continue; }
     if (c === '#') { while (i < src.length && src[i] !== '\n') i++; continue; }
     if (c === '%' || c === '@') {
       i++;
@@ -126,7 +129,8 @@ class Parser {
     for (;;) {
       const t = this.peek();
       if (t.kind === 'ident' && t.text === 'return') break;
-      this.parseStatement();
+      if (t.kind === 'ident' && t.text === 'kernel') this.parseKernel();
+      else this.parseStatement();
     }
     this.next();
     if (!this.isPunct('}')) {
@@ -159,6 +163,28 @@ class Parser {
     const v = this.values.get(t.text);
     if (!v) throw this.err(`%${t.text} is not defined before its use`, t);
     return v;
+  }
+
+  /** `kernel #N family { statements }`: the statements' nodes form one fused kernel. */
+  private parseKernel(): void {
+    const start = this.next();
+    this.expect('#');
+    this.expectNumber();
+    const family = this.expectIdent();
+    if (!KERNEL_FAMILIES.includes(family as KernelFamily)) throw this.err(`unknown kernel family '${family}' (${KERNEL_FAMILIES.join(', ')})`);
+    this.expect('{');
+    const first = this.graph.nodes.length;
+    const constants = this.graph.constants.length;
+    while (!this.isPunct('}')) {
+      const t = this.peek();
+      if (t.kind === 'eof' || (t.kind === 'ident' && (t.text === 'return' || t.text === 'kernel'))) throw this.err(`expected '}' closing the kernel block`);
+      this.parseStatement();
+    }
+    this.next();
+    const nodes = this.graph.nodes.slice(first);
+    if (nodes.length < 2) throw this.err('a kernel block holds at least two nodes', start);
+    if (this.graph.constants.length !== constants) throw this.err('a kernel block holds nodes, not constants', start);
+    (this.graph.kernels ??= []).push({ nodes });
   }
 
   private parseStatement(): void {

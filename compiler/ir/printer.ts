@@ -7,8 +7,18 @@
 //     %y = Conv(%x, %w, _) {group = 1, pads = [1, 1, 1, 1]} : f32[batch,8,32,32] loc("/conv/Conv")
 //     return %y
 //   }
+//
+// After the fuse pass, each fused kernel is a block around its member nodes; the number is the
+// kernel's index in execution order (nodes outside blocks are kernels of their own) and the family
+// follows from the members (kernels.ts):
+//
+//     kernel #3 contraction {
+//       %c = Conv(%x, %w, %b) {group = 1} : f32[1,8,32,32] loc("/conv/Conv")
+//       %r = Relu(%c) : f32[1,8,32,32] loc("/relu/Relu")
+//     }
 
 import type { Attrs, AttrValue, Graph, Node, Value } from './graph.js';
+import { kernelRoles, type KernelGroup } from './kernels.js';
 import type { TensorData } from './tensor.js';
 import { formatType } from './types.js';
 
@@ -25,7 +35,20 @@ export function printGraph(g: Graph, options: PrintOptions = {}): string {
   const opsets = Object.entries(g.opsets).sort(([a], [b]) => (a < b ? -1 : 1)).map(([d, v]) => `${JSON.stringify(d)} = ${v}`).join(', ');
   lines.push(`graph @${ident(g.name)}(${params})${opsets ? ` opsets(${opsets})` : ''} {`);
   for (const c of g.constants) lines.push(`  ${valueRef(c)} = const ${formatType(c.type)} ${formatData(c.constant!, mode)}`);
-  for (const n of g.nodes) lines.push(`  ${printNode(n, mode)}`);
+  const groupOf = new Map<Node, KernelGroup>();
+  for (const k of g.kernels ?? []) for (const n of k.nodes) groupOf.set(n, k);
+  let kernel = 0;
+  for (const n of g.nodes) {
+    const k = groupOf.get(n);
+    if (!k) {
+      lines.push(`  ${printNode(n, mode)}`);
+      kernel++;
+      continue;
+    }
+    if (n === k.nodes[0]) lines.push(`  kernel #${kernel++} ${kernelRoles(k.nodes).family} {`);
+    lines.push(`    ${printNode(n, mode)}`);
+    if (n === k.nodes[k.nodes.length - 1]) lines.push('  }');
+  }
   lines.push(`  return ${g.outputs.map(valueRef).join(', ')}`);
   lines.push('}');
   return lines.join('\n') + '\n';

@@ -31,7 +31,8 @@ function whyNot(idx: GraphIndex, bn: Node): BatchNormFold | string {
   if (conv.op !== 'Conv') return `its input comes from ${conv.op} ${conv.loc}, not a Conv`;
   if (!conv.inputs[1]?.constant) return `the weight of Conv ${conv.loc} is not constant`;
   if (conv.inputs[2] && !conv.inputs[2].constant) return `the bias of Conv ${conv.loc} is not constant`;
-  if (idx.soleReader(x) !== bn) return `the output of Conv ${conv.loc} has other readers`;
+  const escapes = idx.escapes([conv, bn], bn);
+  if (escapes) return `the Conv output is needed unnormalized: ${escapes}`;
   return { conv, bn };
 }
 

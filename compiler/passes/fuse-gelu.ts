@@ -43,7 +43,7 @@ function isHalfOf(n: Node | undefined, x: Value): boolean {
 /** The nodes computing 0.5 * x * p from p, in any association order. */
 function matchHalfProduct(idx: GraphIndex, p: Value, x: Value): Found {
   const r1 = idx.soleReader(p, 'Mul');
-  if (!r1) return idx.isGraphOutput(p) ? `1 + f(x) is a graph output` : `1 + f(x) is not read by exactly one Mul`;
+  if (!r1) return `1 + f(x) is not read by exactly one Mul`;
   const o1 = otherOperand(r1, p)!;
   const half = idx.producer(o1);
   if (half && isHalfOf(half, x)) return { nodes: [half, r1], last: r1 };

@@ -28,10 +28,13 @@ export class GraphIndex {
     return this.readerMap.get(v) ?? [];
   }
 
-  /** The single reader of `v`, when it has exactly one and is not a graph output. */
+  /**
+   * The single node reading `v` (an `op` node when given). Whether `v` is also a graph output is
+   * left to `escapes`, which gives the reason.
+   */
   soleReader(v: Value, op?: string): Node | undefined {
     const r = this.readers(v);
-    if (r.length !== 1 || this.outputs.has(v)) return undefined;
+    if (r.length !== 1) return undefined;
     return op === undefined || r[0]!.op === op ? r[0] : undefined;
   }
 

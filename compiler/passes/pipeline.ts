@@ -11,6 +11,7 @@ import { canonicalizePass } from './canonicalize.js';
 import { eliminateCommonSubexpressionsPass } from './eliminate-common-subexpressions.js';
 import { eliminateDeadCodePass } from './eliminate-dead-code.js';
 import { foldConstantsPass } from './fold-constants.js';
+import { fusePass } from './fuse.js';
 import { inferShapesPass } from './infer-shapes.js';
 import { newPassContext, type Pass, type PassContext } from './pass.js';
 
@@ -33,6 +34,7 @@ export const PIPELINE: readonly Step[] = [
   { pass: canonicalizePass, why: 'folding exposes new no-ops (reshapes to the same shape, x*1)' },
   { pass: eliminateCommonSubexpressionsPass, why: 'exporters repeat shape computations and small constants' },
   { pass: eliminateDeadCodePass, phase: 'optimized', why: 'drop what folding and merging left unread' },
+  { pass: fusePass, why: 'last: groups the final nodes into kernels, so intermediates stay out of memory (-O0 skips it)' },
 ];
 
 export const ALL_PASSES: readonly Pass[] = [...new Set(PIPELINE.map((s) => s.pass))];
@@ -47,6 +49,8 @@ export interface PipelineOptions {
   compileTo?: Phase;
   /** Run the IR verifier after every pass (tests). */
   verify?: boolean;
+  /** Names of passes not to run (-O0 skips 'fuse'). */
+  skip?: readonly string[];
   /** Called before each pass (progress display). */
   onPass?: (pass: Pass, index: number, count: number) => void;
 }
@@ -75,6 +79,7 @@ export function runPipeline(g: Graph, options: PipelineOptions = {}): PipelineRe
   if (options.compileTo === 'import') return { ctx, timings, reached };
   for (let i = 0; i < PIPELINE.length; i++) {
     const step = PIPELINE[i]!;
+    if (options.skip?.includes(step.pass.name)) continue;
     options.onPass?.(step.pass, i, PIPELINE.length);
     const t0 = performance.now();
     const changed = step.pass.run(g, ctx);

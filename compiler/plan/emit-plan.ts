@@ -1,12 +1,23 @@
 // emit-plan: turns an optimized graph with static shapes into a KernelPlan for a target: one slot
-// per value (graph input/output, weight, or arena buffer placed by plan-memory) and one kernel per
-// node, in graph order, keeping the ONNX node name as the kernel's source. Fusion (a later pass)
-// replaces single-node kernels with super-operators; this step only lays out what is there.
+// per value that goes to memory (graph input/output, weight, or arena buffer placed by plan-memory)
+// and one kernel per kernel unit, in graph order: each fused group of the fuse pass
+// (graph.kernels) becomes one kernel with prologue/epilogue steps, every other node a kernel of its
+// own. Values internal to a group get no slot (tier 'register'). `sources` lists every ONNX node a
+// kernel computes (member locations and the `_sources` that pattern passes recorded).
+//
+// Operands of a fused kernel: `inputs` starts with the anchor's inputs in order, padded with -1 to
+// the anchor op's largest input count, so inputs[0..max) are the anchor's exactly as in an unfused
+// kernel; with a prologue, inputs[0] is -1 and the anchor's input 0 is the last prologue step's
+// result. The values that steps read come after (or reuse an anchor input's index). An 'Elementwise'
+// kernel's inputs are the values its steps read, in first-use order. Epilogue steps have the
+// anchor's output shape (the kernel output's); prologue steps have the anchor input 0's shape, which
+// is the numpy broadcast of the prologue's operands' shapes.
 
-import { toJsonFloat, type ArenaSummary, type ArtifactDType, type Kernel, type KernelPlan, type PlanAttr, type Target, type ValueSlot } from '../artifact/format.js';
+import { toJsonFloat, type ArenaSummary, type ArtifactDType, type FusedOperand, type FusedStep, type Kernel, type KernelPlan, type PlanAttr, type Target, type ValueSlot } from '../artifact/format.js';
 import { diagnostic, q } from '../diagnostics.js';
 import { dtypeByteLength } from '../ir/dtype.js';
-import type { AttrValue, Graph, Value } from '../ir/graph.js';
+import type { Attrs, AttrValue, Graph, Node, Value } from '../ir/graph.js';
+import { checkKernels, kernelRoles, kernelUnits, nodeFamily } from '../ir/kernels.js';
 import { getOp } from '../ir/ops.js';
 import { elementCount } from '../ir/tensor.js';
 import { isStaticShape } from '../ir/types.js';
@@ -18,6 +29,8 @@ export interface EmittedPlan {
   arena: ArenaSummary;
   /** Constants in weight-index order. */
   weights: Value[];
+  /** Values internal to fused kernels: never written to memory. */
+  registers: Value[];
 }
 
 /** Reports the first symbolic dim left in the graph, naming the input to bind when there is one. */
@@ -71,33 +84,32 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   g.outputs.forEach((v, i) => {
     if (!slotOf.has(v) && !outputIndex.has(v)) outputIndex.set(v, i);
   });
-  // Lifetimes of arena values: from the producing kernel to the last reader.
+  const kernelIssues = checkKernels(g);
+  if (kernelIssues.length) throw new Error(`emit-plan: invalid kernel groups: ${kernelIssues.slice(0, 3).join('; ')}`);
+  const units = kernelUnits(g);
+  // Lifetimes of arena values, in kernel steps: from the producing kernel to the last reader.
   const first = new Map<Value, number>();
   const last = new Map<Value, number>();
-  g.nodes.forEach((n, step) => {
-    for (const o of n.outputs) {
+  const registers: Value[] = [];
+  units.forEach((nodes, step) => {
+    const result = nodes[nodes.length - 1]!.outputs;
+    for (const n of nodes) {
+      for (const v of n.inputs) if (v && first.has(v)) last.set(v, step);
+    }
+    for (const o of nodes.length > 1 ? [result[0]!] : result) {
       first.set(o, step);
       last.set(o, step);
     }
-    for (const v of n.inputs) if (v && first.has(v)) last.set(v, step);
+    if (nodes.length > 1) registers.push(...nodes.slice(0, -1).map((n) => n.outputs[0]!));
   });
-  const arenaValues = g.nodes.flatMap((n) => n.outputs).filter((o) => !outputIndex.has(o));
+  const arenaValues = [...first.keys()].filter((o) => !outputIndex.has(o));
   const memory = planMemory(arenaValues.map((v, i) => ({
     id: i, bytes: dtypeByteLength(v.type.dtype, elementCount(v.type.shape as number[])), first: first.get(v)!, last: last.get(v)!,
   })));
   arenaValues.forEach((v, i) => addSlot(v, 'arena', memory.offsets.get(i)!));
   for (const [v, i] of outputIndex) addSlot(v, 'output', i);
 
-  const kernels: Kernel[] = g.nodes.map((n, id) => ({
-    id,
-    family: getOp(n.op)?.fusionClass === 'broadcast' ? 'elementwise' : (getOp(n.op)?.fusionClass ?? 'opaque') as Kernel['family'],
-    op: n.op,
-    attrs: Object.fromEntries(n.attrs.entries().map(([k, a]) => [k, planAttr(a)])),
-    inputs: n.inputs.map((v) => (v ? slotOf.get(v)! : -1)),
-    outputs: n.outputs.map((o) => slotOf.get(o)!),
-    sources: [n.loc],
-    module: 'm0',
-  }));
+  const kernels: Kernel[] = units.map((nodes, id) => (nodes.length === 1 ? singleKernel(nodes[0]!, id, slotOf) : fusedKernel(nodes, id, slotOf)));
   const plan: KernelPlan = {
     target,
     slots,
@@ -106,5 +118,80 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
     inputSlots: g.inputs.map((v) => slotOf.get(v)!),
   };
   const arena: ArenaSummary = { size: memory.size, alignment: ARENA_ALIGNMENT, lowerBound: memory.lowerBound, naiveSize: memory.naiveSize };
-  return { plan, memory, arena, weights };
+  return { plan, memory, arena, weights, registers };
+}
+
+function planAttrs(attrs: Attrs): Record<string, PlanAttr> {
+  return Object.fromEntries(attrs.entries().filter(([k]) => k !== '_sources').map(([k, a]) => [k, planAttr(a)]));
+}
+
+/** ONNX nodes a node computes: those a pattern pass folded into it, then its own. */
+function nodeSources(n: Node): string[] {
+  return [...(n.attrs.has('_sources') ? n.attrs.strings('_sources') : []), n.loc];
+}
+
+function singleKernel(n: Node, id: number, slotOf: ReadonlyMap<Value, number>): Kernel {
+  const family = nodeFamily(n);
+  return {
+    id,
+    family,
+    op: n.op,
+    attrs: planAttrs(n.attrs),
+    inputs: n.inputs.map((v) => (v ? slotOf.get(v)! : -1)),
+    outputs: n.outputs.map((o) => slotOf.get(o)!),
+    sources: nodeSources(n),
+    module: 'm0',
+  };
+}
+
+function fusedKernel(nodes: readonly Node[], id: number, slotOf: ReadonlyMap<Value, number>): Kernel {
+  const roles = kernelRoles(nodes);
+  const anchor = roles.anchor;
+  const inputs: number[] = [];
+  const inputIndex = new Map<Value, number>();
+  const useInput = (v: Value): number => {
+    let i = inputIndex.get(v);
+    if (i === undefined) {
+      i = inputs.length;
+      inputs.push(slotOf.get(v)!);
+      inputIndex.set(v, i);
+    }
+    return i;
+  };
+  if (anchor) {
+    const arity = Math.max(anchor.inputs.length, getOp(anchor.op)!.inputs[1]);
+    for (let i = 0; i < arity; i++) {
+      const v = anchor.inputs[i];
+      if (!v || (i === 0 && roles.prologue.length)) inputs.push(-1);
+      else if (!inputIndex.has(v)) useInput(v);
+      else inputs.push(slotOf.get(v)!);
+    }
+  }
+  const steps = (members: readonly Node[]): FusedStep[] => {
+    const stepOf = new Map<Value, number>();
+    return members.map((n, k) => {
+      const args = n.inputs.map((v): FusedOperand => {
+        if (!v) throw new Error(`emit-plan: ${n.op} ${n.loc} has an omitted input inside a fused kernel`);
+        if (anchor && v === anchor.outputs[0]) return { acc: true };
+        const s = stepOf.get(v);
+        return s !== undefined ? { step: s } : { input: useInput(v) };
+      });
+      stepOf.set(n.outputs[0]!, k);
+      return { op: n.op, attrs: planAttrs(n.attrs), args, dtype: n.outputs[0]!.type.dtype as ArtifactDType, source: n.loc };
+    });
+  };
+  const prologue = steps(roles.prologue);
+  const epilogue = steps(roles.epilogue);
+  return {
+    id,
+    family: roles.family,
+    op: roles.op,
+    ...(epilogue.length ? { epilogue } : {}),
+    ...(prologue.length ? { prologue } : {}),
+    attrs: anchor ? planAttrs(anchor.attrs) : {},
+    inputs,
+    outputs: [slotOf.get(roles.result)!],
+    sources: nodes.flatMap(nodeSources),
+    module: 'm0',
+  };
 }

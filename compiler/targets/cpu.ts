@@ -31,11 +31,11 @@ export function hasCpuKernel(op: string): boolean {
 }
 
 /**
- * Throws the compiler's unsupportedOp diagnostic (MCPC2001) for the first kernel of `plan` that the
+ * Throws the noTargetKernel diagnostic (MCPC2012) for the first kernel of `plan` that the
  * cpu target cannot run, naming its op and source node; the runtime would otherwise fail at load.
  */
 export function checkCpuSupport(plan: KernelPlan): void {
   for (const k of plan.kernels) {
-    if (!SUPPORTED.has(k.op)) throw diagnostic('unsupportedOp', { op: k.op, opset: 'cpu target', node: q(k.sources[0] ?? `kernel ${k.id}`) });
+    if (!SUPPORTED.has(k.op)) throw diagnostic('noTargetKernel', { op: k.op, target: 'cpu', node: q(k.sources[0] ?? `kernel ${k.id}`) });
   }
 }

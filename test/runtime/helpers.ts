@@ -38,17 +38,25 @@ export function matmulChainModel(n: number, depth: number): Uint8Array {
   });
 }
 
-/** Cheap elementwise ops over f32[rows, 1024] values, so the arena is several times the input. */
+/**
+ * Cheap elementwise ops over f32[rows, 1024] values, so the arena is several times the input,
+ * reduced to a small f32[rows, 1] output (so that a leak test measures native memory, not output
+ * buffers waiting for the garbage collector).
+ */
 export function bigArenaModel(rows: number): Uint8Array {
   return buildModel({
     inputs: [{ name: 'x', dims: [rows, 1024] }],
-    outputs: [{ name: 'y', dims: [rows, 1024] }],
-    initializers: [{ name: 'b', dims: [1024], floats: Array.from(randomFloats(1024, 3)) }],
+    outputs: [{ name: 'y', dims: [rows, 1] }],
+    initializers: [
+      { name: 'b', dims: [1024], floats: Array.from(randomFloats(1024, 3)) },
+      { name: 'axes', dims: [1], int64s: [1] },
+    ],
     nodes: [
       { op: 'Add', inputs: ['x', 'b'], outputs: ['a'], name: '/add' },
       { op: 'Relu', inputs: ['a'], outputs: ['r'], name: '/relu' },
       { op: 'Mul', inputs: ['r', 'a'], outputs: ['m'], name: '/mul' },
-      { op: 'Add', inputs: ['m', 'r'], outputs: ['y'], name: '/out' },
+      { op: 'Add', inputs: ['m', 'r'], outputs: ['s'], name: '/add2' },
+      { op: 'ReduceSum', inputs: ['s', 'axes'], outputs: ['y'], name: '/sum', attrs: { keepdims: 1 } },
     ],
   });
 }

@@ -1,0 +1,192 @@
+// PlanFromJs: field-by-field conversion with path-naming errors. Only structure and types are
+// checked here; whether ids and offsets are in range is the core's ValidatePlan.
+#include "plan_from_js.h"
+
+#include <cmath>
+#include <limits>
+
+#include "js_errors.h"
+
+namespace mcpc_binding {
+
+namespace {
+
+[[noreturn]] void Fail(Napi::Env env, const std::string& path, const char* what) {
+  throw CodedTypeError(env, MCPC_E_INVALID_PLAN, path + " " + what);
+}
+
+Napi::Object ToObject(const Napi::Value& v, const std::string& path) {
+  if (!v.IsObject()) Fail(v.Env(), path, "must be an object");
+  return v.As<Napi::Object>();
+}
+
+Napi::Array ToArray(const Napi::Value& v, const std::string& path) {
+  if (!v.IsArray()) Fail(v.Env(), path, "must be an array");
+  return v.As<Napi::Array>();
+}
+
+std::string ToStr(const Napi::Value& v, const std::string& path) {
+  if (!v.IsString()) Fail(v.Env(), path, "must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+double ToNumber(const Napi::Value& v, const std::string& path) {
+  if (!v.IsNumber()) Fail(v.Env(), path, "must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int64_t ToInt(const Napi::Value& v, const std::string& path) {
+  double d = ToNumber(v, path);
+  if (!std::isfinite(d) || d != std::trunc(d) || std::fabs(d) > 9007199254740991.0) Fail(v.Env(), path, "must be an integer");
+  return static_cast<int64_t>(d);
+}
+
+int ToSlotRef(const Napi::Value& v, const std::string& path) {
+  int64_t i = ToInt(v, path);
+  if (i < -1 || i > std::numeric_limits<int>::max()) Fail(v.Env(), path, "must be a slot id");
+  return static_cast<int>(i);
+}
+
+/** A float in plan JSON: a number, or 'inf' / '-inf' / 'nan' (compiler/artifact/format.ts JsonFloat). */
+double ToJsonFloat(const Napi::Value& v, const std::string& path) {
+  if (v.IsString()) {
+    std::string s = v.As<Napi::String>().Utf8Value();
+    if (s == "inf") return std::numeric_limits<double>::infinity();
+    if (s == "-inf") return -std::numeric_limits<double>::infinity();
+    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+  }
+  if (!v.IsNumber()) Fail(v.Env(), path, "must be a number or 'inf', '-inf', 'nan'");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+mcpc::DType ToDType(const Napi::Value& v, const std::string& path) {
+  mcpc::DType t;
+  if (!mcpc::ParseDType(ToStr(v, path), &t)) Fail(v.Env(), path, "is not a known dtype");
+  return t;
+}
+
+template <typename T, typename F>
+std::vector<T> MapArray(const Napi::Value& v, const std::string& path, F convert) {
+  Napi::Array a = ToArray(v, path);
+  std::vector<T> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(convert(a.Get(i), path + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+std::vector<int64_t> ToShape(const Napi::Value& v, const std::string& path) {
+  return MapArray<int64_t>(v, path, [](const Napi::Value& d, const std::string& p) { return ToIndex(d, p); });
+}
+
+mcpc::AttrValue ToAttr(const Napi::Value& v, const std::string& path) {
+  using Kind = mcpc::AttrValue::Kind;
+  Napi::Object o = ToObject(v, path);
+  mcpc::AttrValue a;
+  if (o.Has("i")) {
+    a.kind = Kind::Int;
+    a.i = ToInt(o.Get("i"), path + ".i");
+  } else if (o.Has("f")) {
+    a.kind = Kind::Float;
+    a.f = ToJsonFloat(o.Get("f"), path + ".f");
+  } else if (o.Has("s")) {
+    a.kind = Kind::String;
+    a.s = ToStr(o.Get("s"), path + ".s");
+  } else if (o.Has("ints")) {
+    a.kind = Kind::Ints;
+    a.ints = MapArray<int64_t>(o.Get("ints"), path + ".ints", ToInt);
+  } else if (o.Has("floats")) {
+    a.kind = Kind::Floats;
+    a.floats = MapArray<double>(o.Get("floats"), path + ".floats", ToJsonFloat);
+  } else if (o.Has("strings")) {
+    a.kind = Kind::Strings;
+    a.strings = MapArray<std::string>(o.Get("strings"), path + ".strings", ToStr);
+  } else if (o.Has("tensor")) {
+    std::string tp = path + ".tensor";
+    Napi::Object t = ToObject(o.Get("tensor"), tp);
+    a.kind = Kind::Tensor;
+    a.tensorDtype = ToDType(t.Get("dtype"), tp + ".dtype");
+    a.tensorShape = ToShape(t.Get("shape"), tp + ".shape");
+    a.floats = MapArray<double>(t.Get("values"), tp + ".values", ToJsonFloat);
+  } else {
+    Fail(v.Env(), path, "must be one of {i}, {f}, {s}, {ints}, {floats}, {strings}, {tensor}");
+  }
+  return a;
+}
+
+mcpc::SlotKind ToSlotKind(const Napi::Value& v, const std::string& path) {
+  std::string s = ToStr(v, path);
+  if (s == "input") return mcpc::SlotKind::Input;
+  if (s == "output") return mcpc::SlotKind::Output;
+  if (s == "weight") return mcpc::SlotKind::Weight;
+  if (s == "arena") return mcpc::SlotKind::Arena;
+  Fail(v.Env(), path, "must be 'input', 'output', 'weight' or 'arena'");
+}
+
+mcpc::Slot ToSlot(const Napi::Value& v, const std::string& path) {
+  Napi::Object o = ToObject(v, path);
+  mcpc::Slot s;
+  int64_t id = ToIndex(o.Get("id"), path + ".id");
+  if (id > std::numeric_limits<int>::max()) Fail(v.Env(), path + ".id", "is too large");
+  s.id = static_cast<int>(id);
+  s.name = ToStr(o.Get("name"), path + ".name");
+  s.dtype = ToDType(o.Get("dtype"), path + ".dtype");
+  s.shape = ToShape(o.Get("shape"), path + ".shape");
+  s.byteLength = static_cast<size_t>(ToIndex(o.Get("byteLength"), path + ".byteLength"));
+  s.kind = ToSlotKind(o.Get("kind"), path + ".kind");
+  s.index = ToIndex(o.Get("index"), path + ".index");
+  return s;
+}
+
+mcpc::KernelSpec ToKernel(const Napi::Value& v, const std::string& path) {
+  Napi::Object o = ToObject(v, path);
+  mcpc::KernelSpec k;
+  k.id = static_cast<int>(ToSlotRef(o.Get("id"), path + ".id"));
+  k.op = ToStr(o.Get("op"), path + ".op");
+  k.family = o.Has("family") ? ToStr(o.Get("family"), path + ".family") : "opaque";
+  if (o.Has("attrs")) {
+    Napi::Object attrs = ToObject(o.Get("attrs"), path + ".attrs");
+    Napi::Array names = attrs.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+      k.attrs.emplace(name, ToAttr(attrs.Get(name), path + ".attrs." + name));
+    }
+  }
+  k.inputs = MapArray<int>(o.Get("inputs"), path + ".inputs", ToSlotRef);
+  k.outputs = MapArray<int>(o.Get("outputs"), path + ".outputs", ToSlotRef);
+  if (o.Has("sources")) {
+    std::vector<std::string> sources = MapArray<std::string>(o.Get("sources"), path + ".sources", ToStr);
+    if (!sources.empty()) k.source = sources.front();
+  }
+  return k;
+}
+
+}  // namespace
+
+int64_t ToIndex(const Napi::Value& v, const std::string& path) {
+  int64_t i = ToInt(v, path);
+  if (i < 0) Fail(v.Env(), path, "must be a non-negative integer");
+  return i;
+}
+
+mcpc::Plan PlanFromJs(const Napi::Value& value, const Napi::Value& arenaSize) {
+  Napi::Object o = ToObject(value, "plan");
+  mcpc::Plan plan;
+  plan.slots = MapArray<mcpc::Slot>(o.Get("slots"), "plan.slots", ToSlot);
+  plan.kernels = MapArray<mcpc::KernelSpec>(o.Get("kernels"), "plan.kernels", ToKernel);
+  plan.inputSlots = MapArray<int>(o.Get("inputSlots"), "plan.inputSlots", ToSlotRef);
+  plan.outputSlots = MapArray<int>(o.Get("outputSlots"), "plan.outputSlots", ToSlotRef);
+  plan.arenaSize = static_cast<size_t>(ToIndex(arenaSize, "arenaSize"));
+  return plan;
+}
+
+std::vector<mcpc::WeightRef> WeightRefsFromJs(const Napi::Value& weights) {
+  return MapArray<mcpc::WeightRef>(weights, "weights", [](const Napi::Value& v, const std::string& path) {
+    Napi::Object o = ToObject(v, path);
+    mcpc::WeightRef w;
+    w.offset = static_cast<uint64_t>(ToIndex(o.Get("offset"), path + ".offset"));
+    w.byteLength = static_cast<uint64_t>(ToIndex(o.Get("byteLength"), path + ".byteLength"));
+    return w;
+  });
+}
+
+}  // namespace mcpc_binding

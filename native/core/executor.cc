@@ -1,0 +1,180 @@
+// Session: load (validate, create kernels, allocate the arena) and run (bind buffers, run kernels
+// in order, copy outputs that are not written in place). Kernel failures keep their code and gain
+// the kernel's index, op and source node, which is what a user can act on.
+#include "executor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <thread>
+
+#include <sys/mman.h>
+
+namespace mcpc {
+
+namespace {
+
+constexpr size_t kArenaAlignment = 64;
+
+size_t RoundUp(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+/** Prefixes a kernel's error with where it happened, keeping its code. */
+Status InKernel(const Status& s, size_t k, const KernelSpec& spec) {
+  return Status::Error(s.code(),
+                       FormatMessage("kernel %zu (%s at node '%s'): %s", k, spec.op.c_str(), spec.source.c_str(), s.message().c_str()),
+                       __FILE__, __LINE__);
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Session>> Session::Create(Plan plan, WeightsSection weights, SessionOptions options) {
+  MCPC_RETURN_IF_ERROR(ValidatePlan(plan, weights));
+  std::unique_ptr<Session> s(new Session());
+  s->plan_ = std::move(plan);
+  s->weights_ = std::move(weights);
+  try {
+    // Weights are used in place; only a base pointer that misaligns some tensor for its element
+    // type (a Uint8Array view at an odd offset) costs one aligned copy of the section.
+    bool misaligned = false;
+    for (const Slot& slot : s->plan_.slots) {
+      if (slot.kind != SlotKind::Weight) continue;
+      auto addr = reinterpret_cast<uintptr_t>(s->weights_.data) + s->weights_.entries[slot.index].offset;
+      if (addr % DTypeSize(slot.dtype) != 0) misaligned = true;
+    }
+    if (misaligned && s->weights_.length > 0) {
+      s->ownedWeights_ = static_cast<uint8_t*>(std::aligned_alloc(kArenaAlignment, RoundUp(s->weights_.length, kArenaAlignment)));
+      if (!s->ownedWeights_) throw std::bad_alloc();
+      std::memcpy(s->ownedWeights_, s->weights_.data, s->weights_.length);
+      s->weights_.data = s->ownedWeights_;
+    }
+    int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+    s->pool_ = std::make_unique<ThreadPool>(threads > 0 ? threads : 1);
+  } catch (const std::bad_alloc&) {
+    return MCPC_ERROR(MCPC_E_OUT_OF_MEMORY, "cannot allocate a copy of the %zu-byte weights section", s->weights_.length);
+  } catch (const std::system_error& e) {
+    return MCPC_ERROR(MCPC_E_OUT_OF_MEMORY, "cannot start the session's threads: %s", e.what());
+  }
+  // The arena is mapped, not malloc'ed: page-aligned (so 64-byte aligned), and returned to the OS
+  // at once when the session goes, where malloc would keep big freed blocks in its heap and a
+  // process that loads many sessions would grow.
+  s->arenaBytes_ = RoundUp(s->plan_.arenaSize > 0 ? s->plan_.arenaSize : 1, kArenaAlignment);
+  void* arena = mmap(nullptr, s->arenaBytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (arena == MAP_FAILED) return MCPC_ERROR(MCPC_E_OUT_OF_MEMORY, "cannot allocate the %zu-byte activation arena", s->arenaBytes_);
+  s->arena_ = static_cast<uint8_t*>(arena);
+  MCPC_RETURN_IF_ERROR(s->Prepare());
+  return s;
+}
+
+Session::~Session() {
+  kernels_.clear();  // kernels may hold pointers into the arena or the weights
+  if (arena_) munmap(arena_, arenaBytes_);
+  std::free(ownedWeights_);
+}
+
+Status Session::Prepare() {
+  const KernelRegistry& registry = KernelRegistry::Get();
+  kernels_.reserve(plan_.kernels.size());
+  for (size_t k = 0; k < plan_.kernels.size(); ++k) {
+    const KernelSpec& spec = plan_.kernels[k];
+    const KernelFactory* factory = registry.Find(spec.op);
+    if (!factory) {
+      return MCPC_ERROR(MCPC_E_UNSUPPORTED, "op %s at node '%s' (kernel %zu) has no cpu kernel in this build", spec.op.c_str(), spec.source.c_str(), k);
+    }
+    PrepareContext ctx{spec, plan_, nullptr};
+    ctx.constantInput = [this, &spec](size_t i) -> const void* {
+      int id = i < spec.inputs.size() ? spec.inputs[i] : -1;
+      if (id < 0 || plan_.slots[id].kind != SlotKind::Weight) return nullptr;
+      return weights_.data + weights_.entries[plan_.slots[id].index].offset;
+    };
+    StatusOr<std::unique_ptr<Kernel>> kernel = Status::Ok();
+    try {
+      kernel = (*factory)(ctx);
+    } catch (const std::bad_alloc&) {
+      return InKernel(MCPC_ERROR(MCPC_E_OUT_OF_MEMORY, "out of memory while preparing"), k, spec);
+    } catch (const std::exception& e) {
+      return InKernel(MCPC_ERROR(MCPC_E_KERNEL, "prepare threw: %s", e.what()), k, spec);
+    }
+    if (!kernel.ok()) return InKernel(kernel.status(), k, spec);
+    if (!kernel.value()) return InKernel(MCPC_ERROR(MCPC_E_KERNEL, "the kernel factory returned no kernel"), k, spec);
+    kernels_.push_back(kernel.take());
+
+    auto view = [this](int id) {
+      TensorView v;
+      if (id >= 0) {
+        const Slot& slot = plan_.slots[id];
+        v.dtype = slot.dtype;
+        v.shape = &slot.shape;
+        v.numel = static_cast<int64_t>(slot.byteLength / DTypeSize(slot.dtype));
+      }
+      return v;
+    };
+    std::vector<TensorView> ins, outs;
+    for (int id : spec.inputs) ins.push_back(view(id));
+    for (int id : spec.outputs) outs.push_back(view(id));
+    inputViews_.push_back(std::move(ins));
+    outputViews_.push_back(std::move(outs));
+  }
+  return Status::Ok();
+}
+
+void* Session::SlotData(const Slot& slot, const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs) const {
+  switch (slot.kind) {
+    case SlotKind::Input: return inputs[slot.index].data;
+    case SlotKind::Output: return outputs[slot.index].data;
+    // Kernels get weights through a non-const pointer (TensorView is one type) but never write them.
+    case SlotKind::Weight: return const_cast<uint8_t*>(weights_.data) + weights_.entries[slot.index].offset;
+    case SlotKind::Arena: return arena_ + slot.index;
+  }
+  return nullptr;
+}
+
+Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs) {
+  std::lock_guard<std::mutex> lock(runMu_);
+  if (inputs.size() != plan_.inputSlots.size()) {
+    return MCPC_ERROR(MCPC_E_BAD_INPUT, "expected %zu inputs, got %zu", plan_.inputSlots.size(), inputs.size());
+  }
+  if (outputs.size() != plan_.outputSlots.size()) {
+    return MCPC_ERROR(MCPC_E_BAD_INPUT, "expected %zu output buffers, got %zu", plan_.outputSlots.size(), outputs.size());
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Slot& slot = plan_.slots[plan_.inputSlots[i]];
+    if (inputs[i].byteLength != slot.byteLength) {
+      return MCPC_ERROR(MCPC_E_BAD_INPUT, "input %s has %zu bytes, expected %zu", slot.name.c_str(), inputs[i].byteLength, slot.byteLength);
+    }
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Slot& slot = plan_.slots[plan_.outputSlots[i]];
+    if (outputs[i].byteLength != slot.byteLength) {
+      return MCPC_ERROR(MCPC_E_BAD_INPUT, "output buffer %s has %zu bytes, expected %zu", slot.name.c_str(), outputs[i].byteLength, slot.byteLength);
+    }
+  }
+  RunContext ctx;
+  ctx.pool = pool_.get();
+  for (size_t k = 0; k < kernels_.size(); ++k) {
+    const KernelSpec& spec = plan_.kernels[k];
+    std::vector<TensorView>& ins = inputViews_[k];
+    std::vector<TensorView>& outs = outputViews_[k];
+    for (size_t j = 0; j < ins.size(); ++j) ins[j].data = spec.inputs[j] < 0 ? nullptr : SlotData(plan_.slots[spec.inputs[j]], inputs, outputs);
+    for (size_t j = 0; j < outs.size(); ++j) outs[j].data = SlotData(plan_.slots[spec.outputs[j]], inputs, outputs);
+    Status s;
+    try {
+      s = kernels_[k]->Run(ins, outs, ctx);
+    } catch (const std::bad_alloc&) {
+      s = MCPC_ERROR(MCPC_E_OUT_OF_MEMORY, "out of memory");
+    } catch (const std::exception& e) {
+      s = MCPC_ERROR(MCPC_E_KERNEL, "threw: %s", e.what());
+    }
+    if (!s.ok()) return InKernel(s, k, spec);
+  }
+  // Outputs that are inputs, weights, arena values or another output's slot are copied; outputs
+  // computed in place (the usual case) are already in the caller's buffer.
+  for (size_t j = 0; j < outputs.size(); ++j) {
+    const Slot& slot = plan_.slots[plan_.outputSlots[j]];
+    const void* src = SlotData(slot, inputs, outputs);
+    if (src != outputs[j].data && slot.byteLength > 0) std::memcpy(outputs[j].data, src, slot.byteLength);
+  }
+  return Status::Ok();
+}
+
+}  // namespace mcpc

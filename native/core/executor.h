@@ -1,0 +1,84 @@
+// The CPU executor: a Session owns everything one loaded plan needs to run (kernels prepared once,
+// one 64-byte aligned activation arena, a thread pool) and runs the plan's kernels in order on the
+// caller's buffers. Weights are used in place from the artifact bytes, which the owner keeps alive
+// for the session's lifetime. Nothing here knows about N-API.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kernel.h"
+#include "plan.h"
+#include "status.h"
+#include "thread_pool.h"
+
+namespace mcpc {
+
+/** One weight tensor: where it lies inside the weights section. */
+struct WeightRef {
+  uint64_t offset = 0;
+  uint64_t byteLength = 0;
+};
+
+/** The weights section of an artifact, borrowed: it must outlive the Session. */
+struct WeightsSection {
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+  std::vector<WeightRef> entries;
+};
+
+struct SessionOptions {
+  /** Threads for kernels, the calling thread included; 0 picks the number of hardware threads. */
+  int threads = 0;
+};
+
+/** A caller's buffer for one model input or output. */
+struct IoBuffer {
+  void* data = nullptr;
+  size_t byteLength = 0;
+};
+
+class Session {
+ public:
+  /** Validates the plan against the weights, creates every kernel and allocates the arena. */
+  static StatusOr<std::unique_ptr<Session>> Create(Plan plan, WeightsSection weights, SessionOptions options);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const Plan& plan() const { return plan_; }
+  int threads() const { return pool_->threads(); }
+  size_t arenaBytes() const { return arenaBytes_; }
+
+  /**
+   * Runs the plan: inputs[i] holds model input i, outputs[i] receives model output i (both sized
+   * exactly as the plan says). Calls from several threads are serialized: there is one arena.
+   */
+  Status Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs);
+
+ private:
+  Session() = default;
+  Status Prepare();
+  void* SlotData(const Slot& slot, const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs) const;
+
+  Plan plan_;
+  WeightsSection weights_;
+  /** Owned copy of the weights, only when the borrowed bytes are misaligned for their dtypes. */
+  uint8_t* ownedWeights_ = nullptr;
+  uint8_t* arena_ = nullptr;
+  size_t arenaBytes_ = 0;
+  std::unique_ptr<ThreadPool> pool_;
+  std::vector<std::unique_ptr<Kernel>> kernels_;
+  // Views per kernel, built once; Run only patches their data pointers.
+  std::vector<std::vector<TensorView>> inputViews_;
+  std::vector<std::vector<TensorView>> outputViews_;
+  std::mutex runMu_;
+};
+
+/** Checks that every id, offset and size in the plan is in range; MCPC4010 names the first offender. */
+Status ValidatePlan(const Plan& plan, const WeightsSection& weights);
+
+}  // namespace mcpc

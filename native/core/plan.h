@@ -1,0 +1,66 @@
+// The kernel plan as native code sees it: plain structs filled by the binding from the artifact's
+// plan (compiler/artifact/format.ts, KernelPlan). Shapes are static.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dtype.h"
+
+namespace mcpc {
+
+enum class SlotKind : uint8_t { Input, Output, Weight, Arena };
+
+struct Slot {
+  int id = 0;
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  size_t byteLength = 0;
+  SlotKind kind = SlotKind::Arena;
+  /** Input/output index, weight index, or arena byte offset, by kind. */
+  int64_t index = 0;
+};
+
+struct AttrValue {
+  enum class Kind : uint8_t { Int, Float, String, Ints, Floats, Strings, Tensor } kind = Kind::Int;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;
+  std::vector<int64_t> ints;
+  std::vector<double> floats;  // also the values of a Tensor attribute
+  std::vector<std::string> strings;
+  DType tensorDtype = DType::F32;
+  std::vector<int64_t> tensorShape;
+};
+
+struct KernelSpec {
+  int id = 0;
+  std::string op;
+  std::string family;
+  std::map<std::string, AttrValue> attrs;
+  /** Slot ids; -1 marks an omitted optional input. */
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+  /** First ONNX source node, for error messages. */
+  std::string source;
+
+  bool has(const std::string& name) const { return attrs.count(name) != 0; }
+  int64_t Int(const std::string& name, int64_t fallback) const;
+  double Float(const std::string& name, double fallback) const;
+  std::string String(const std::string& name, const std::string& fallback) const;
+  std::vector<int64_t> Ints(const std::string& name, const std::vector<int64_t>& fallback = {}) const;
+  std::vector<double> Floats(const std::string& name, const std::vector<double>& fallback = {}) const;
+};
+
+struct Plan {
+  std::vector<Slot> slots;
+  std::vector<KernelSpec> kernels;
+  std::vector<int> inputSlots;
+  std::vector<int> outputSlots;
+  size_t arenaSize = 0;
+};
+
+}  // namespace mcpc

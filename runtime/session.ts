@@ -1,0 +1,164 @@
+// Session: a loaded artifact, ready to run on a device. load() reads and validates the artifact,
+// then hands its plan and its bytes (weights used in place) to the native executor off the main
+// thread; run() validates feeds here, queues behind any run in flight (one arena per session) and
+// resolves with the outputs as Tensors. Native errors are re-raised at the caller's call site.
+
+import type { TensorSpec } from '../compiler/artifact/format.js';
+import { readArtifact, readArtifactFile, type Artifact } from './artifact-reader.js';
+import { feedError, rethrowNative, RuntimeError, RUNTIME_CODES } from './errors.js';
+import { orderFeeds, type Feeds } from './feeds.js';
+import { loadNativeAddon, type NativeSession } from './native-addon.js';
+import { DTYPES, isTensorDType, Tensor, type TensorData, type TensorDType } from './tensor.js';
+
+export interface SessionOptions {
+  /** 'cpu' (the default). CUDA devices ('cuda:0') are not available in this build. */
+  device?: string;
+  /** Threads for kernels, the calling thread included (default: all hardware threads). */
+  threads?: number;
+}
+
+export interface RunOptions {
+  /** Preallocated output buffers by output name, written in place instead of new ones. */
+  outputs?: Readonly<Record<string, TensorData>>;
+}
+
+export interface TensorInfo {
+  readonly name: string;
+  readonly dtype: TensorDType;
+  readonly shape: readonly number[];
+}
+
+const DEVICES = ['cpu'];
+const MAX_THREADS = 1024;
+
+function checkOptions(options: SessionOptions): void {
+  const device = options.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cpu:0') {
+    throw new RuntimeError(RUNTIME_CODES.deviceUnavailable, `device ${String(device)} is not available in this build (devices: ${DEVICES.join(', ')})`);
+  }
+  const t = options.threads;
+  if (t !== undefined && (!Number.isSafeInteger(t) || t < 1 || t > MAX_THREADS)) {
+    throw new RangeError(`options.threads must be an integer from 1 to ${MAX_THREADS}, got ${String(t)}`);
+  }
+}
+
+function info(s: TensorSpec, kind: string): TensorInfo {
+  if (!isTensorDType(s.dtype)) {
+    throw new RuntimeError(RUNTIME_CODES.unsupported, `${kind} ${s.name} has dtype ${s.dtype}, which the runtime does not support yet`);
+  }
+  return Object.freeze({ name: s.name, dtype: s.dtype, shape: Object.freeze([...s.shape]) });
+}
+
+export class Session {
+  readonly inputs: readonly TensorInfo[];
+  readonly outputs: readonly TensorInfo[];
+  readonly artifact: Artifact;
+  #native: NativeSession | undefined;
+  /** Tail of the run queue: runs start one after another, never together. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #pending = 0;
+
+  private constructor(artifact: Artifact, native: NativeSession, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[]) {
+    this.artifact = artifact;
+    this.#native = native;
+    this.inputs = inputs;
+    this.outputs = outputs;
+  }
+
+  /** Loads an artifact from a path or from its bytes (which must not be modified afterwards). */
+  static async load(pathOrBytes: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
+    const callSite = new Error();
+    checkOptions(options);
+    let artifact: Artifact;
+    if (typeof pathOrBytes === 'string') artifact = readArtifactFile(pathOrBytes);
+    else if (pathOrBytes instanceof Uint8Array) artifact = readArtifact(pathOrBytes);
+    else throw new TypeError('Session.load expects a path or the artifact bytes (Uint8Array)');
+    const { header, plan } = artifact;
+    if (header.target !== 'cpu' || plan.target !== 'cpu') {
+      throw new RuntimeError(RUNTIME_CODES.deviceUnavailable, `${artifact.path} is compiled for target ${header.target}; this build runs cpu artifacts only`);
+    }
+    const inputs = Object.freeze(header.inputs.map((s) => info(s, 'input')));
+    const outputs = Object.freeze(header.outputs.map((s) => info(s, 'output')));
+    const weights = header.sections.find((s) => s.name === 'weights')!;  // readArtifact checked it exists
+    const addon = loadNativeAddon();
+    let native: NativeSession;
+    try {
+      native = await addon.loadSession({
+        plan,
+        arenaSize: header.arena.size,
+        bytes: artifact.bytes,
+        weightsOffset: weights.offset,
+        weightsLength: weights.length,
+        weights: header.weights.map((w) => ({ offset: w.offset, byteLength: w.byteLength })),
+        ...(options.threads !== undefined ? { threads: options.threads } : {}),
+      });
+    } catch (e) {
+      rethrowNative(e, callSite);
+    }
+    return new Session(artifact, native, inputs, outputs);
+  }
+
+  /** Threads the session's kernels use (0 once disposed). */
+  get threads(): number {
+    return this.#native?.threads ?? 0;
+  }
+
+  get disposed(): boolean {
+    return this.#native === undefined;
+  }
+
+  /** Runs the model; the work happens off the main thread. */
+  async run(feeds: Feeds, options: RunOptions = {}): Promise<Record<string, Tensor>> {
+    const callSite = new Error();
+    if (!this.#native) throw new RuntimeError(RUNTIME_CODES.disposed, 'the session has been disposed');
+    const inputs = orderFeeds(feeds, this.artifact.header.inputs);
+    const provided = this.#outputBuffers(options.outputs);
+    const go = async () => {
+      // dispose() may have come while this run waited its turn.
+      if (!this.#native) throw new RuntimeError(RUNTIME_CODES.disposed, 'the session has been disposed');
+      try {
+        return await this.#native.run(inputs, provided);
+      } catch (e) {
+        rethrowNative(e, callSite);
+      }
+    };
+    // An idle session starts the run now (it is then in flight: dispose() lets it finish); a busy
+    // one queues it, so runs never wait inside the native mutex holding a libuv pool thread.
+    const result = this.#pending === 0 ? go() : this.#queue.catch(() => undefined).then(go);
+    this.#pending++;
+    this.#queue = result;
+    let data: TensorData[];
+    try {
+      data = await result;
+    } finally {
+      this.#pending--;
+    }
+    const out: Record<string, Tensor> = {};
+    this.outputs.forEach((spec, i) => {
+      out[spec.name] = new Tensor(spec.dtype, data[i]!, spec.shape);
+    });
+    return out;
+  }
+
+  /** Frees the session's native memory (after a run in flight finishes). Idempotent. */
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+
+  #outputBuffers(given: RunOptions['outputs']): (TensorData | undefined)[] | undefined {
+    if (!given) return undefined;
+    for (const key of Object.keys(given)) {
+      if (!this.outputs.some((o) => o.name === key)) throw feedError('type', `options.outputs.${key} is not an output of the model`);
+    }
+    return this.outputs.map((spec) => {
+      const buf = given[spec.name];
+      if (buf === undefined) return undefined;
+      const expected = DTYPES[spec.dtype].array;
+      if (!(buf instanceof expected)) throw feedError('type', `options.outputs.${spec.name} must be a ${expected.name}`);
+      const count = spec.shape.reduce((a, d) => a * d, 1);
+      if (buf.length !== count) throw feedError('range', `options.outputs.${spec.name} has ${buf.length} elements, the output has ${count}`);
+      return buf;
+    });
+  }
+}
