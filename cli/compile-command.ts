@@ -24,7 +24,9 @@ Examples:
   mcpc compile resnet50.onnx -o resnet50.mcp
   mcpc compile bert.onnx --shape input_ids=1x128 --shape attention_mask=1x128
   mcpc compile model.onnx --compile-to=optimized > model.mcir
+  mcpc compile reshape.onnx --value shape=2,-1 -o reshape.mcp
   mcpc compile model.onnx --print-after=fold-constants -o /dev/null
+  mcpc compile model.onnx -O0 -o model.mcp      (no kernel fusion)
 `;
 
 export function parseShapeBinding(text: string): [string, number[]] {
@@ -37,6 +39,25 @@ export function parseShapeBinding(text: string): [string, number[]] {
     throw diagnostic('badShapeBinding', { binding: text, reason: `'${dimsText}' is not a list of sizes like 1x128` });
   }
   return [name, dims];
+}
+
+export function parseValueBinding(text: string): [string, number[]] {
+  const eq = text.lastIndexOf('=');
+  if (eq <= 0) throw diagnostic('badShapeBinding', { binding: text, reason: 'expected NAME=V,V,..., e.g. shape=1,-1' });
+  const values = text.slice(eq + 1).split(',').filter((x) => x !== '').map(Number);
+  if (values.some((v) => !Number.isFinite(v))) throw diagnostic('badShapeBinding', { binding: text, reason: 'values must be numbers' });
+  return [text.slice(0, eq), values];
+}
+
+/** Reads the repeatable --value flags. */
+export function valueBindings(flags: (string | boolean)[] | string | boolean | undefined): Map<string, number[]> {
+  const values = new Map<string, number[]>();
+  for (const v of (flags as string[] | undefined) ?? []) {
+    const [name, numbers] = parseValueBinding(v);
+    if (values.has(name)) throw diagnostic('badShapeBinding', { binding: v, reason: `input '${name}' is bound twice` });
+    values.set(name, numbers);
+  }
+  return values;
 }
 
 export async function runCompile(args: string[], io: Io): Promise<number> {
@@ -57,6 +78,8 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
   if (compileTo !== undefined && !PHASES.includes(compileTo as Phase)) {
     throw diagnostic('unknownPhase', { phase: compileTo, phases: PHASES.join(', ') });
   }
+  const optLevel = values['opt-level'] as string | undefined;
+  if (optLevel !== undefined && optLevel !== '0' && optLevel !== '1') throw diagnostic('badFlag', { reason: `-O must be 0 or 1, got '${optLevel}'` });
   const shapes = new Map<string, number[]>();
   for (const s of (values['shape'] as string[] | undefined) ?? []) {
     const [name, dims] = parseShapeBinding(s);
@@ -76,10 +99,12 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
     target: target as Target,
     precision: precision as Precision,
     shapes,
+    values: valueBindings(values['value']),
     printAfter,
     print: (t) => io.err(t),
     compileTo: compileTo as Phase | undefined,
     verify: !!values['verify-ir'],
+    ...(optLevel !== undefined ? { optimize: optLevel === '1' } : {}),
     onStage: (s) => status(`mcpc: ${s} ${basename(modelPath)}`),
     onPass: (p, i, n) => status(`mcpc: pass ${i + 1}/${n} ${p.name}`),
   });
@@ -110,6 +135,7 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
     onnxNodes: result.onnxNodeCount,
     irNodes: result.graph.nodes.length,
     kernels: result.emitted?.plan.kernels.length ?? null,
+    fusedKernels: result.emitted ? result.emitted.plan.kernels.filter((k) => k.epilogue || k.prologue).length : null,
     weightBytes: result.emitted ? result.emitted.weights.reduce((a, w) => a + w.constant!.byteLength, 0) : null,
     arena: result.emitted?.arena ?? null,
     artifactBytes: result.artifact?.byteLength ?? null,

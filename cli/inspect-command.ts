@@ -1,6 +1,7 @@
 // mcpc inspect: a readable summary of an artifact (I/O specs, modules, kernels by family and op,
-// weights, arena), optional kernel and memory listings, and --json for tools.
+// weights, arena), optional kernel, fusion and memory listings, and --json for tools.
 
+import type { FusedOperand, FusedStep, Kernel, KernelPlan } from '../compiler/artifact/format.js';
 import { readArtifactFile, type Artifact } from '../runtime/artifact-reader.js';
 import { diagnostic } from '../compiler/diagnostics.js';
 import { parseCommandArgs, type Io } from './main.js';
@@ -49,6 +50,71 @@ export function inspectSummary(a: Artifact) {
   };
 }
 
+function formatOperand(a: FusedOperand, stepPrefix: string): string {
+  return 'acc' in a ? 'acc' : 'input' in a ? `in${a.input}` : `${stepPrefix}${a.step}`;
+}
+
+function formatSteps(steps: readonly FusedStep[], prefix: string): string {
+  return steps.map((st, i) => `${prefix}${i}=${st.op}(${st.args.map((a) => formatOperand(a, prefix)).join(',')})`).join(' ');
+}
+
+/** What fusion made of the plan: per kernel its family, op, steps and sources, and totals. */
+export function fusionSummary(plan: KernelPlan) {
+  const fused = plan.kernels.filter((k) => k.epilogue || k.prologue);
+  const sources = plan.kernels.reduce((acc, k) => acc + k.sources.length, 0);
+  const stepOps = new Map<string, number>();
+  for (const k of fused) for (const st of [...(k.prologue ?? []), ...(k.epilogue ?? [])]) stepOps.set(st.op, (stepOps.get(st.op) ?? 0) + 1);
+  return {
+    kernels: plan.kernels.length,
+    sourceNodes: sources,
+    fusedKernels: fused.length,
+    fusedByFamily: Object.fromEntries(countBy(fused, (k) => k.family)),
+    stepOps: Object.fromEntries([...stepOps.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))),
+    list: plan.kernels.map((k) => ({ id: k.id, family: k.family, op: k.op, prologue: k.prologue ?? [], epilogue: k.epilogue ?? [], sources: k.sources })),
+  };
+}
+
+function broadcastShape(shapes: readonly number[][]): number[] {
+  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  return Array.from({ length: rank }, (_, i) => Math.max(1, ...shapes.map((s) => s[s.length - rank + i] ?? 1)));
+}
+
+/**
+ * Values that live only inside fused kernels (tier 'register'): each kernel's anchor result when
+ * it has an epilogue, its prologue steps, and its epilogue steps but the last (the kernel output).
+ */
+export function registerValues(plan: KernelPlan): { kernel: number; name: string; op: string; source: string; dtype: string; shape: number[] }[] {
+  const out: ReturnType<typeof registerValues> = [];
+  for (const k of plan.kernels) {
+    const result = plan.slots[k.outputs[0]!]!;
+    const inputShape = (i: number) => plan.slots[k.inputs[i]!]?.shape ?? [];
+    if (k.prologue?.length) {
+      const shape = broadcastShape(k.prologue.flatMap((st) => st.args.flatMap((a) => ('input' in a ? [inputShape(a.input)] : []))));
+      k.prologue.forEach((st, i) => out.push({ kernel: k.id, name: `p${i}`, op: st.op, source: st.source, dtype: st.dtype, shape }));
+    }
+    if (k.epilogue?.length) {
+      const anchored = k.op !== 'Elementwise';
+      const casts = k.epilogue.some((st) => st.op === 'Cast' || st.op === 'CastLike');
+      if (anchored) out.push({ kernel: k.id, name: 'acc', op: k.op, source: k.sources.find((s) => !k.epilogue!.some((st) => st.source === s) && !(k.prologue ?? []).some((st) => st.source === s)) ?? '', dtype: casts ? '?' : result.dtype, shape: result.shape });
+      k.epilogue.slice(0, -1).forEach((st, i) => out.push({ kernel: k.id, name: `e${i}`, op: st.op, source: st.source, dtype: st.dtype, shape: result.shape }));
+    }
+  }
+  return out;
+}
+
+function slotTier(kind: string): string {
+  return kind === 'arena' ? 'dram' : kind === 'weight' ? 'weights' : 'io';
+}
+
+function fusionListing(plan: KernelPlan): string {
+  const f = fusionSummary(plan);
+  let out = `\nfusion: ${f.kernels} kernels for ${f.sourceNodes} source nodes (${f.kernels ? (f.sourceNodes / f.kernels).toFixed(2) : '0'} per kernel); ${f.fusedKernels} fused (${Object.entries(f.fusedByFamily).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'})\n`;
+  out += `  step ops: ${Object.entries(f.stepOps).map(([o, n]) => `${o} ${n}`).join(', ') || 'none'}\n`;
+  const steps = (k: Kernel) => [k.prologue?.length ? `prologue ${formatSteps(k.prologue, 'p')}` : '', k.epilogue?.length ? `epilogue ${formatSteps(k.epilogue, 'e')}` : ''].filter(Boolean).join('; ') || '-';
+  out += table([['  #', 'family', 'op', 'fused steps', 'source nodes'], ...plan.kernels.map((k) => [`  ${k.id}`, k.family, k.op, steps(k), k.sources.join(', ')])]);
+  return out;
+}
+
 export function runInspect(args: string[], io: Io): number {
   const { values, positionals } = parseCommandArgs(args, parseArgsConfig(INSPECT_FLAGS));
   if (values['help']) {
@@ -61,7 +127,11 @@ export function runInspect(args: string[], io: Io): number {
   if (values['json']) {
     const extra: Record<string, unknown> = {};
     if (values['kernels']) extra['kernelList'] = artifact.plan.kernels;
-    if (values['memory']) extra['slots'] = artifact.plan.slots;
+    if (values['memory']) {
+      extra['slots'] = artifact.plan.slots.map((sl) => ({ ...sl, tier: slotTier(sl.kind) }));
+      extra['registers'] = registerValues(artifact.plan);
+    }
+    if (values['fusion']) extra['fusion'] = fusionSummary(artifact.plan);
     io.out(`${JSON.stringify({ ...s, ...extra }, null, 2)}\n`);
     return 0;
   }
@@ -84,9 +154,14 @@ export function runInspect(args: string[], io: Io): number {
       `  ${k.id}`, k.family, k.op, k.inputs.map(slot).join(', '), k.outputs.map(slot).join(', '), k.sources.join(', '),
     ])])}`;
   }
+  if (values['fusion']) out += fusionListing(artifact.plan);
   if (values['memory']) {
-    out += `\nbuffers:\n${table([['  slot', 'kind', 'index/offset', 'bytes', 'type'], ...artifact.plan.slots.map((sl) => [
-      `  ${sl.name}`, sl.kind, String(sl.index), String(sl.byteLength), `${sl.dtype}[${sl.shape.join(',')}]`,
+    // Every value: io (caller's buffers), weights, dram (arena offset), register (inside a kernel).
+    const regs = registerValues(artifact.plan);
+    out += `\nvalues: ${artifact.plan.slots.length + regs.length} (${regs.length} in registers)\n${table([['  value', 'tier', 'kind', 'index/offset', 'bytes', 'type'], ...artifact.plan.slots.map((sl) => [
+      `  ${sl.name}`, slotTier(sl.kind), sl.kind, String(sl.index), String(sl.byteLength), `${sl.dtype}[${sl.shape.join(',')}]`,
+    ]), ...regs.map((r) => [
+      `  kernel#${r.kernel}.${r.name} ${r.op} (${r.source})`, 'register', 'kernel', '-', '0', `${r.dtype}[${r.shape.join(',')}]`,
     ])])}`;
   }
   io.out(out);

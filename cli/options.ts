@@ -16,9 +16,11 @@ export const COMPILE_FLAGS: Record<string, FlagSpec> = {
   target: { type: 'string', value: 'cpu|cuda', help: 'target to compile for (default: cpu)' },
   precision: { type: 'string', value: 'fp32|tf32|fp16|bf16', help: 'arithmetic precision of the plan (default: fp32)' },
   shape: { type: 'string', multiple: true, value: 'NAME=DxD...', help: 'fix the shape of an input, binding its symbolic dims (repeatable), e.g. input_ids=1x128' },
+  value: { type: 'string', multiple: true, value: 'NAME=V,V...', help: 'fix the contents of a small input at compile time (a shape tensor, Resize scales); feeds must then equal it (repeatable)' },
   'print-after': { type: 'string', multiple: true, value: 'PASS|all', help: 'print the IR to standard error after a pass (repeatable)' },
   'compile-to': { type: 'string', value: 'PHASE', help: 'stop at a phase: import, canonical, optimized (print .mcir), plan (print the kernel plan JSON) or artifact' },
   'verify-ir': { type: 'boolean', help: 'run the IR verifier after every pass' },
+  'opt-level': { type: 'string', short: 'O', value: '0|1', help: 'optimization level: -O0 turns kernel fusion off (one kernel per node), -O1 fuses (default where the target runs fused kernels)' },
   json: { type: 'boolean', help: 'print a machine-readable summary on standard output' },
   quiet: { type: 'boolean', short: 'q', help: 'print nothing but errors' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
@@ -27,7 +29,8 @@ export const COMPILE_FLAGS: Record<string, FlagSpec> = {
 export const INSPECT_FLAGS: Record<string, FlagSpec> = {
   json: { type: 'boolean', help: 'print the summary as JSON' },
   kernels: { type: 'boolean', help: 'list every kernel with its family, op and source nodes' },
-  memory: { type: 'boolean', help: 'list every buffer of the plan with its kind, offset and size' },
+  memory: { type: 'boolean', help: 'list every value of the plan with its tier (io, weights, dram offset, register) and size' },
+  fusion: { type: 'boolean', help: 'list every kernel with its family, op, fused prologue/epilogue steps and source nodes' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
 

@@ -9,7 +9,7 @@ import { writeArtifact, type ArtifactChunks } from './artifact/writer.js';
 import { diagnostic } from './diagnostics.js';
 import type { Graph } from './ir/graph.js';
 import { importOnnx } from './onnx/import.js';
-import { runPipeline, type Phase, type PipelineResult } from './passes/pipeline.js';
+import { OPTIMIZER_PASSES, runPipeline, type Phase, type PipelineResult } from './passes/pipeline.js';
 import type { Pass } from './passes/pass.js';
 import { emitPlan, type EmittedPlan } from './plan/emit-plan.js';
 import { checkCpuSupport } from './targets/cpu.js';
@@ -17,17 +17,28 @@ import { checkCpuSupport } from './targets/cpu.js';
 export const TARGETS: readonly Target[] = ['cpu', 'cuda'];
 export const PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'fp16', 'bf16'];
 
+/**
+ * Targets whose executor runs fused kernels (prologue/epilogue steps, 'Elementwise' kernels). A
+ * target that does not gets one kernel per node, and an artifact with fused kernels is refused.
+ */
+export const TARGET_RUNS_FUSED_KERNELS: Record<Target, boolean> = { cpu: true, cuda: true };
+
 export interface CompileOptions {
   target?: Target;
   precision?: Precision;
   /** Input shapes from --shape, by input name. */
   shapes?: ReadonlyMap<string, readonly number[]>;
+  /** Input contents fixed at compile time (--value), by input name. */
+  values?: ReadonlyMap<string, readonly number[]>;
   printAfter?: readonly string[];
   print?: (text: string) => void;
   compileTo?: Phase;
   /** Run the IR verifier after every pass. */
   verify?: boolean;
-  /** Fuse nodes into kernels (default true; -O0 turns it off: one kernel per node). */
+  /**
+   * Run the optimizer (-O1, the default): pattern passes, and kernel fusion where the target's
+   * executor runs fused kernels (TARGET_RUNS_FUSED_KERNELS). -O0: one kernel per imported node.
+   */
   optimize?: boolean;
   onStage?: (stage: string) => void;
   onPass?: (pass: Pass, index: number, count: number) => void;
@@ -64,6 +75,8 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   const precision = options.precision ?? 'fp32';
   if (target === 'cuda') throw diagnostic('badFlag', { reason: 'target cuda is not available yet: this build compiles for --target cpu' });
   if (target === 'cpu' && precision !== 'fp32') throw diagnostic('badFlag', { reason: `--precision ${precision} is not available for --target cpu (use fp32)` });
+  const optimize = options.optimize ?? true;
+  const skip = !optimize ? OPTIMIZER_PASSES : options.optimize === undefined && !TARGET_RUNS_FUSED_KERNELS[target] ? ['fuse'] : [];
   const timings: Record<string, number> = {};
   let t = performance.now();
   const lap = (stage: string) => {
@@ -78,11 +91,12 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   lap('import');
   const pipeline = runPipeline(graph, {
     shapeBindings: options.shapes,
+    valueBindings: options.values,
     printAfter: options.printAfter,
     print: options.print,
     compileTo: options.compileTo,
     verify: options.verify,
-    skip: options.optimize === false ? ['fuse'] : [],
+    skip,
     onPass: options.onPass,
   });
   lap('passes');
@@ -90,6 +104,9 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   if (options.compileTo && options.compileTo !== 'plan' && options.compileTo !== 'artifact') return result;
   options.onStage?.('plan');
   result.emitted = emitPlan(graph, target);
+  if (!TARGET_RUNS_FUSED_KERNELS[target] && result.emitted.plan.kernels.some((k) => k.epilogue || k.prologue)) {
+    throw diagnostic('badFlag', { reason: `-O1 (kernel fusion) is not available for --target ${target} yet: its executor does not run fused prologue/epilogue steps; use -O0 (see the fused IR with --print-after=fuse)` });
+  }
   if (target === 'cpu') checkCpuSupport(result.emitted.plan);
   result.reached = 'plan';
   lap('plan');
@@ -102,7 +119,8 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
     precision,
     options: {
       shapes: [...(options.shapes ?? new Map())].map(([k, v]) => `${k}=${v.join('x')}`).join(','),
-      optimize: options.optimize !== false,
+      values: [...(options.values ?? new Map())].map(([k, v]) => `${k}=${v.join(',')}`).join(' '),
+      optimize,
     },
     source: {
       model: source.path ? basename(source.path) : '<bytes>',

@@ -25,6 +25,7 @@ export const DIAGNOSTICS = {
   evaluationFailed: { code: 'MCPC2009', message: 'node {node} ({op}) failed at run time: {reason}' },
   unsupportedFeature: { code: 'MCPC2011', message: 'node {node} ({op}) uses a feature that is not supported yet: {reason}' },
   noTargetKernel: { code: 'MCPC2012', message: 'op {op} at node {node} has no kernel for target {target} yet' },
+  dynamicShape: { code: 'MCPC2013', message: 'node {node} ({op}): output {value} has a data-dependent shape [{shape}], which compiled plans do not support yet' },
   verifierFailed: { code: 'MCPC2010', message: 'IR verification failed after pass {pass}: {reason}' },
 
   badFlag: { code: 'MCPC3001', message: '{reason}' },

@@ -4,7 +4,7 @@
 
 import type { TensorSpec } from '../compiler/artifact/format.js';
 import { feedError } from './errors.js';
-import { DTYPES, isTensorDType, Tensor, toTensorDType, type OrtTensorType, type TensorData, type TensorDType } from './tensor.js';
+import { dataLength, DTYPES, isTensorDType, Tensor, toTensorDType, type OrtTensorType, type TensorData, type TensorDType } from './tensor.js';
 
 /** What `session.run` accepts per input. */
 export type FeedTensor =
@@ -51,7 +51,16 @@ function checkFeed(value: unknown, spec: TensorSpec, names: string): TensorData 
   spec.shape.forEach((want, k) => {
     if (dims[k] !== want) throw feedError('range', `${where}.dims[${k}] must be ${want}, got ${String(dims[k])}`);
   });
-  const count = spec.shape.reduce((a, d) => a * d, 1);
-  if (v.data.length !== count) throw feedError('range', `${where}.data has ${v.data.length} elements, dims ${shapeText(spec.shape)} need ${count}`);
+  const count = dataLength(dtype, spec.shape.reduce((a, d) => a * d, 1));
+  if (v.data.length !== count) {
+    const unit = DTYPES[dtype].packedBits ? 'bytes' : 'elements';
+    throw feedError('range', `${where}.data has ${v.data.length} ${unit}, dims ${shapeText(spec.shape)} need ${count}`);
+  }
+  if (spec.values) {
+    const got = Array.from(v.data as ArrayLike<number | bigint>, Number);
+    if (got.some((x, i) => x !== spec.values![i])) {
+      throw feedError('range', `${where} must equal ${shapeText(spec.values)}, the value the model was compiled for (--value), got ${shapeText(got)}`);
+    }
+  }
   return v.data;
 }

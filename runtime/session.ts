@@ -8,7 +8,7 @@ import { readArtifact, readArtifactFile, type Artifact } from './artifact-reader
 import { feedError, rethrowNative, RuntimeError, RUNTIME_CODES } from './errors.js';
 import { orderFeeds, type Feeds } from './feeds.js';
 import { loadNativeAddon, type NativeSession } from './native-addon.js';
-import { DTYPES, isTensorDType, Tensor, type TensorData, type TensorDType } from './tensor.js';
+import { dataLength, DTYPES, isTensorDType, Tensor, type TensorData, type TensorDType } from './tensor.js';
 
 export interface SessionOptions {
   /** 'cpu' (the default). CUDA devices ('cuda:0') are not available in this build. */
@@ -156,8 +156,11 @@ export class Session {
       if (buf === undefined) return undefined;
       const expected = DTYPES[spec.dtype].array;
       if (!(buf instanceof expected)) throw feedError('type', `options.outputs.${spec.name} must be a ${expected.name}`);
-      const count = spec.shape.reduce((a, d) => a * d, 1);
-      if (buf.length !== count) throw feedError('range', `options.outputs.${spec.name} has ${buf.length} elements, the output has ${count}`);
+      const count = dataLength(spec.dtype, spec.shape.reduce((a, d) => a * d, 1));
+      if (buf.length !== count) {
+        const unit = DTYPES[spec.dtype].packedBits ? 'bytes' : 'elements';
+        throw feedError('range', `options.outputs.${spec.name} has ${buf.length} ${unit}, the output needs ${count}`);
+      }
       return buf;
     });
   }

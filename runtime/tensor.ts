@@ -5,15 +5,23 @@
 import type { ArtifactDType } from '../compiler/artifact/format.js';
 
 /**
- * The artifact dtypes a runtime tensor can hold (native/core/dtype.h has the same list). The
- * artifact's low-precision storage types (f8*, f4, i4, u4, i2, u2) are not runtime tensors yet.
+ * The artifact dtypes a runtime tensor can hold (native/core/dtype.h has the same list), the
+ * low-precision storage types included: float8 (f8*) as one byte per element, f4e2m1, i4, u4, i2 and
+ * u2 packed (two 4-bit or four 2-bit elements per byte, the first in the low bits), so their data is
+ * a Uint8Array of `dataLength` bytes while `dims` count elements.
  */
-export type TensorDType = Extract<ArtifactDType, 'f32' | 'f16' | 'bf16' | 'f64' | 'i64' | 'i32' | 'i16' | 'i8' | 'u64' | 'u32' | 'u16' | 'u8' | 'bool'>;
+export type TensorDType = Extract<
+  ArtifactDType,
+  | 'f32' | 'f16' | 'bf16' | 'f64' | 'i64' | 'i32' | 'i16' | 'i8' | 'u64' | 'u32' | 'u16' | 'u8' | 'bool'
+  | 'f8e4m3fn' | 'f8e4m3fnuz' | 'f8e5m2' | 'f8e5m2fnuz' | 'f8e8m0' | 'f4e2m1' | 'i4' | 'u4' | 'i2' | 'u2'
+>;
 
-/** onnxruntime-common's Tensor type names. */
+/** onnxruntime-common's Tensor type names (and the same style of name for the low-precision types). */
 export type OrtTensorType =
   | 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8'
-  | 'uint64' | 'uint32' | 'uint16' | 'uint8' | 'bool';
+  | 'uint64' | 'uint32' | 'uint16' | 'uint8' | 'bool'
+  | 'float8e4m3fn' | 'float8e4m3fnuz' | 'float8e5m2' | 'float8e5m2fnuz' | 'float8e8m0' | 'float4e2m1'
+  | 'int4' | 'uint4' | 'int2' | 'uint2';
 
 export type TensorData =
   | Float32Array | Float64Array | Uint16Array | BigInt64Array | BigUint64Array
@@ -24,9 +32,14 @@ type TypedArrayClass = { new (length: number): TensorData; new (buffer: ArrayBuf
 interface DTypeInfo {
   array: TypedArrayClass;
   ort: OrtTensorType;
+  /** Bits per element when packed below a byte (f4e2m1, i4, u4: 4; i2, u2: 2). */
+  packedBits?: number;
 }
 
-/** f16 and bf16 travel as their raw bits in a Uint16Array; bool as 0/1 in a Uint8Array. */
+/**
+ * f16 and bf16 travel as their raw bits in a Uint16Array; bool as 0/1 in a Uint8Array; the
+ * low-precision types as their codes in a Uint8Array (packed for the sub-byte ones).
+ */
 export const DTYPES: Readonly<Record<TensorDType, DTypeInfo>> = {
   f32: { array: Float32Array, ort: 'float32' },
   f16: { array: Uint16Array, ort: 'float16' },
@@ -41,6 +54,16 @@ export const DTYPES: Readonly<Record<TensorDType, DTypeInfo>> = {
   u16: { array: Uint16Array, ort: 'uint16' },
   u8: { array: Uint8Array, ort: 'uint8' },
   bool: { array: Uint8Array, ort: 'bool' },
+  f8e4m3fn: { array: Uint8Array, ort: 'float8e4m3fn' },
+  f8e4m3fnuz: { array: Uint8Array, ort: 'float8e4m3fnuz' },
+  f8e5m2: { array: Uint8Array, ort: 'float8e5m2' },
+  f8e5m2fnuz: { array: Uint8Array, ort: 'float8e5m2fnuz' },
+  f8e8m0: { array: Uint8Array, ort: 'float8e8m0' },
+  f4e2m1: { array: Uint8Array, ort: 'float4e2m1', packedBits: 4 },
+  i4: { array: Uint8Array, ort: 'int4', packedBits: 4 },
+  u4: { array: Uint8Array, ort: 'uint4', packedBits: 4 },
+  i2: { array: Uint8Array, ort: 'int2', packedBits: 2 },
+  u2: { array: Uint8Array, ort: 'uint2', packedBits: 2 },
 };
 
 const FROM_ORT = new Map<string, TensorDType>(Object.entries(DTYPES).map(([k, v]) => [v.ort, k as TensorDType]));
@@ -57,6 +80,12 @@ export function toTensorDType(s: unknown): TensorDType | undefined {
 
 export function elementCount(dims: readonly number[]): number {
   return dims.reduce((a, d) => a * d, 1);
+}
+
+/** The length of the data array that holds `count` elements of `dtype` (packed bytes for sub-byte types). */
+export function dataLength(dtype: TensorDType, count: number): number {
+  const bits = DTYPES[dtype].packedBits;
+  return bits ? Math.ceil((count * bits) / 8) : count;
 }
 
 export class Tensor {
@@ -77,7 +106,11 @@ export class Tensor {
     if (!Array.isArray(dims) || dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
       throw new TypeError(`dims must be an array of non-negative integers, got [${String(dims)}]`);
     }
-    if (elementCount(dims) !== data.length) throw new RangeError(`dims [${dims.join(',')}] need ${elementCount(dims)} elements, data has ${data.length}`);
+    const need = dataLength(t, elementCount(dims));
+    if (need !== data.length) {
+      const what = DTYPES[t].packedBits ? `${need} bytes (${elementCount(dims)} packed ${t} elements)` : `${need} elements`;
+      throw new RangeError(`dims [${dims.join(',')}] need ${what}, data has ${data.length}`);
+    }
     this.dtype = t;
     this.data = data;
     this.dims = Object.freeze([...dims]);
@@ -88,7 +121,8 @@ export class Tensor {
     return DTYPES[this.dtype].ort;
   }
 
+  /** The number of elements (for sub-byte types more than data.length). */
   get size(): number {
-    return this.data.length;
+    return elementCount(this.dims);
   }
 }

@@ -4,6 +4,9 @@
 // mcpc / ORT and the largest relative output difference, and writes the table to
 // docs/PERFORMANCE.md with the machine it ran on.
 //
+// Each model is also compiled with -O0 (no pattern passes, no fusion) and timed, so the table
+// shows what the optimizer gains.
+//
 // Usage: npm run bench -- [--models resnet50,bert] [--exporter torchscript] [--threads 2]
 //        [--runs 30] [--warmup 5] [--models-dir models] [--out docs/PERFORMANCE.md]
 // Models come from scripts/export-models.py (models/<name>.<exporter>.onnx + .inputs.json).
@@ -135,15 +138,19 @@ async function main(): Promise<void> {
       continue;
     }
     const mcp = join(cache, `${basename(onnx, '.onnx')}.mcp`);
+    const mcpO0 = join(cache, `${basename(onnx, '.onnx')}.O0.mcp`);
     const t0 = performance.now();
     execFileSync(process.execPath, [MCPC, 'compile', onnx, '-o', mcp, '-q'], { stdio: 'inherit' });
     const compileS = (performance.now() - t0) / 1000;
+    execFileSync(process.execPath, [MCPC, 'compile', onnx, '-O0', '-o', mcpO0, '-q'], { stdio: 'inherit' });
+    const kernels = (file: string) => (JSON.parse(execFileSync(process.execPath, [MCPC, 'inspect', file, '--json'], { encoding: 'utf8' })) as { kernels: { count: number } }).kernels.count;
     const common = ['--inputs', inputs, '--threads', String(threads), '--runs', String(runs), '--warmup', String(warmup)];
     const ort = runChild(['ort', '--model', onnx, ...common]);
     const mcpc = runChild(['mcpc', '--model', mcp, ...common]);
+    const unoptimized = runChild(['mcpc', '--model', mcpO0, ...common]);
     const diff = maxRelativeDifference(mcpc.outputs, ort.outputs);
     const ratio = mcpc.medianMs / ort.medianMs;
-    const row = `| ${name} | ${compileS.toFixed(2)} s | ${mcpc.loadMs.toFixed(0)} / ${ort.loadMs.toFixed(0)} ms | ${mcpc.medianMs.toFixed(2)} / ${mcpc.p90Ms.toFixed(2)} ms | ${ort.medianMs.toFixed(2)} / ${ort.p90Ms.toFixed(2)} ms | **${ratio.toFixed(2)}** | ${mcpc.maxRssMiB.toFixed(0)} / ${ort.maxRssMiB.toFixed(0)} MiB | ${diff.toExponential(1)} |`;
+    const row = `| ${name} | ${compileS.toFixed(2)} s | ${mcpc.loadMs.toFixed(0)} / ${ort.loadMs.toFixed(0)} ms | ${mcpc.medianMs.toFixed(2)} / ${mcpc.p90Ms.toFixed(2)} ms | ${ort.medianMs.toFixed(2)} / ${ort.p90Ms.toFixed(2)} ms | **${ratio.toFixed(2)}** | ${mcpc.maxRssMiB.toFixed(0)} / ${ort.maxRssMiB.toFixed(0)} MiB | ${diff.toExponential(1)} | ${kernels(mcpO0)} → ${kernels(mcp)} | ${unoptimized.medianMs.toFixed(2)} → ${mcpc.medianMs.toFixed(2)} ms (${(unoptimized.medianMs / mcpc.medianMs).toFixed(2)}x) |`;
     console.log(row);
     rows.push(row);
   }
@@ -151,8 +158,8 @@ async function main(): Promise<void> {
     `Batch 1, ${threads} threads, ${values.exporter} exports (scripts/export-models.py, random weights), ${runs} timed runs after ${warmup} warm-up runs, each runtime in its own process.`,
     `Machine: ${machine()}. onnxruntime-node ${ortVersion()} with all graph optimizations.`,
     '',
-    '| model | mcpc compile | load mcpc / ORT | mcpc median / p90 | ORT median / p90 | ratio mcpc / ORT | peak RSS mcpc / ORT | max rel. diff |',
-    '|---|---|---|---|---|---|---|---|',
+    '| model | mcpc compile | load mcpc / ORT | mcpc median / p90 | ORT median / p90 | ratio mcpc / ORT | peak RSS mcpc / ORT | max rel. diff | kernels -O0 → -O1 | median -O0 → -O1 |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
   const out = values.out!;

@@ -32,6 +32,11 @@ export interface TensorSpec {
   name: string;
   dtype: ArtifactDType;
   shape: number[];
+  /**
+   * For an input whose contents were fixed at compile time (--value, like a TensorRT shape
+   * tensor): those contents. The plan was specialized to them; feeds must equal them.
+   */
+  values?: number[];
 }
 
 export interface SectionEntry {

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, writevSync } from 'node:fs';
 import type { Graph } from '../ir/graph.js';
+import type { TensorData } from '../ir/tensor.js';
 import type { EmittedPlan } from '../plan/emit-plan.js';
 import { profileNodes } from '../plan/profile.js';
 import {
@@ -26,8 +27,10 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export function spec(v: { name: string; type: { dtype: string; shape: readonly (number | string)[] } }): TensorSpec {
-  return { name: v.name, dtype: v.type.dtype as ArtifactDType, shape: v.type.shape as number[] };
+export function spec(v: { name: string; type: { dtype: string; shape: readonly (number | string)[] } }, values?: TensorData): TensorSpec {
+  const s: TensorSpec = { name: v.name, dtype: v.type.dtype as ArtifactDType, shape: v.type.shape as number[] };
+  if (values) s.values = Array.from(values.values);
+  return s;
 }
 
 /**
@@ -89,12 +92,12 @@ export function writeArtifact(input: ArtifactInput): ArtifactChunks {
     target: input.target,
     precision: input.precision,
     options: input.options,
-    inputs: graph.inputs.map(spec),
-    outputs: graph.outputs.map(spec),
+    inputs: graph.inputs.map((v) => spec(v, graph.boundValues.get(v))),
+    outputs: graph.outputs.map((v) => spec(v)),
     modules: [{
       id: 'm0',
-      inputs: graph.inputs.map(spec),
-      outputs: graph.outputs.map(spec),
+      inputs: graph.inputs.map((v) => spec(v, graph.boundValues.get(v))),
+      outputs: graph.outputs.map((v) => spec(v)),
       kernels: [0, emitted.plan.kernels.length],
       profile: profileNodes(graph.nodes, emitted.arena.size),
     }],

@@ -152,6 +152,8 @@ export class Graph {
   nodes: Node[] = [];
   /** Constant values (initializers and folded results), in order of creation. */
   constants: Value[] = [];
+  /** Inputs whose contents were fixed at compile time (--value); they stay in the signature. */
+  boundValues = new Map<Value, TensorData>();
   /** Opset versions the graph was imported with, by domain ('' is the default ONNX domain). */
   opsets: Record<string, number> = {};
   /**

@@ -18,6 +18,8 @@ export function eliminateCommonSubexpressions(g: Graph): number {
     const data = c.constant!;
     // Exporters repeat small constants; large weights are distinct initializers in practice.
     if (data.byteLength > MAX_HASHED_CONSTANT_BYTES) continue;
+    // A graph output keeps its own value: merging it would drop its name.
+    if (g.outputs.includes(c)) continue;
     const key = `${data.dtype}[${data.dims}]:${createHash('sha256').update(data.bytes).digest('hex')}`;
     const first = byContent.get(key);
     if (first) {

@@ -8,6 +8,8 @@ import type { Dim } from '../ir/types.js';
 export interface PassContext {
   /** Symbol and input-shape bindings from --shape (input name -> dims), applied by bind-shapes. */
   readonly shapeBindings: ReadonlyMap<string, readonly number[]>;
+  /** Input contents fixed at compile time with --value (input name -> data), applied by bind-shapes. */
+  readonly valueBindings: ReadonlyMap<string, readonly number[]>;
   /** Per-pass counters (nodes removed, constants folded...) for --json and progress output. */
   readonly stats: Map<string, Record<string, number>>;
 }
@@ -24,8 +26,11 @@ export function bumpStat(ctx: PassContext, pass: string, key: string, by = 1): v
   s[key] = (s[key] ?? 0) + by;
 }
 
-export function newPassContext(shapeBindings: ReadonlyMap<string, readonly number[]> = new Map()): PassContext {
-  return { shapeBindings, stats: new Map() };
+export function newPassContext(
+  shapeBindings: ReadonlyMap<string, readonly number[]> = new Map(),
+  valueBindings: ReadonlyMap<string, readonly number[]> = new Map(),
+): PassContext {
+  return { shapeBindings, valueBindings, stats: new Map() };
 }
 
 export type SymbolBindings = Map<string, Dim>;

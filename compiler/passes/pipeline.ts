@@ -10,7 +10,13 @@ import { bindShapesPass } from './bind-shapes.js';
 import { canonicalizePass } from './canonicalize.js';
 import { eliminateCommonSubexpressionsPass } from './eliminate-common-subexpressions.js';
 import { eliminateDeadCodePass } from './eliminate-dead-code.js';
+import { foldBatchNormPass } from './fold-batchnorm.js';
 import { foldConstantsPass } from './fold-constants.js';
+import { fuseAttentionPass } from './fuse-attention.js';
+import { fuseGeluPass } from './fuse-gelu.js';
+import { fuseLayerNormPass } from './fuse-layernorm.js';
+import { fuseMatMulAddPass } from './fuse-matmul-add.js';
+import { fuseSoftmaxPass } from './fuse-softmax.js';
 import { fusePass } from './fuse.js';
 import { inferShapesPass } from './infer-shapes.js';
 import { newPassContext, type Pass, type PassContext } from './pass.js';
@@ -33,14 +39,28 @@ export const PIPELINE: readonly Step[] = [
   { pass: foldConstantsPass, why: 'exporters compute shapes, masks and transposed weights at run time' },
   { pass: canonicalizePass, why: 'folding exposes new no-ops (reshapes to the same shape, x*1)' },
   { pass: eliminateCommonSubexpressionsPass, why: 'exporters repeat shape computations and small constants' },
-  { pass: eliminateDeadCodePass, phase: 'optimized', why: 'drop what folding and merging left unread' },
+  { pass: eliminateDeadCodePass, why: 'drop what folding and merging left unread' },
+  { pass: foldBatchNormPass, why: 'a BatchNorm after a Conv is a per-channel scale of its weights' },
+  { pass: fuseGeluPass, why: 'exporters spell GELU as five to eight elementwise nodes' },
+  { pass: fuseLayerNormPass, why: 'older exporters decompose LayerNorm into a reduction chain' },
+  { pass: fuseSoftmaxPass, why: 'decomposed softmax must become one before attention can match it' },
+  { pass: fuseAttentionPass, why: 'QK^T, scale, mask, softmax and V in one op, after softmax is whole' },
+  { pass: fuseMatMulAddPass, why: 'a 2-D MatMul with a bias is a Gemm' },
+  { pass: eliminateDeadCodePass, phase: 'optimized', why: 'drop the nodes the patterns replaced' },
   { pass: fusePass, why: 'last: groups the final nodes into kernels, so intermediates stay out of memory (-O0 skips it)' },
 ];
+
+/** The optimizer proper: what -O0 turns off. */
+export const OPTIMIZER_PASSES: readonly string[] = [
+  foldBatchNormPass, fuseGeluPass, fuseLayerNormPass, fuseSoftmaxPass, fuseAttentionPass, fuseMatMulAddPass, fusePass,
+].map((p) => p.name);
 
 export const ALL_PASSES: readonly Pass[] = [...new Set(PIPELINE.map((s) => s.pass))];
 
 export interface PipelineOptions {
   shapeBindings?: ReadonlyMap<string, readonly number[]>;
+  /** Input contents fixed at compile time (--value). */
+  valueBindings?: ReadonlyMap<string, readonly number[]>;
   /** Pass names (or 'all') after which to print the IR. */
   printAfter?: readonly string[];
   /** Where printed IR goes (default: standard error). */
@@ -49,7 +69,7 @@ export interface PipelineOptions {
   compileTo?: Phase;
   /** Run the IR verifier after every pass (tests). */
   verify?: boolean;
-  /** Names of passes not to run (-O0 skips 'fuse'). */
+  /** Names of passes not to run (-O0 skips the pattern passes and 'fuse'). */
   skip?: readonly string[];
   /** Called before each pass (progress display). */
   onPass?: (pass: Pass, index: number, count: number) => void;
@@ -70,7 +90,7 @@ export function checkPassNames(names: readonly string[]): void {
 }
 
 export function runPipeline(g: Graph, options: PipelineOptions = {}): PipelineResult {
-  const ctx = newPassContext(options.shapeBindings);
+  const ctx = newPassContext(options.shapeBindings, options.valueBindings);
   const printAfter = new Set(options.printAfter ?? []);
   checkPassNames([...printAfter]);
   const print = options.print ?? ((t: string) => process.stderr.write(t));

@@ -45,7 +45,7 @@ export function requireStaticShapes(g: Graph): void {
   for (const n of g.nodes) {
     for (const o of n.outputs) {
       if (!isStaticShape(o.type.shape)) {
-        throw diagnostic('invalidNode', { node: q(n.loc), op: n.op, reason: `output ${q(o.name)} has a data-dependent shape [${o.type.shape.join(',')}], which compiled plans do not support yet` });
+        throw diagnostic('dynamicShape', { node: q(n.loc), op: n.op, value: q(o.name), shape: o.type.shape.join(',') });
       }
     }
   }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "js_errors.h"
 
@@ -137,26 +138,68 @@ mcpc::Slot ToSlot(const Napi::Value& v, const std::string& path) {
   return s;
 }
 
+std::map<std::string, mcpc::AttrValue> ToAttrs(const Napi::Value& v, const std::string& path) {
+  Napi::Object attrs = ToObject(v, path);
+  Napi::Array names = attrs.GetPropertyNames();
+  std::map<std::string, mcpc::AttrValue> out;
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+    out.emplace(name, ToAttr(attrs.Get(name), path + "." + name));
+  }
+  return out;
+}
+
+/** {acc: true} | {input: i} | {step: j} (compiler/artifact/format.ts FusedOperand). */
+mcpc::FusedOperand ToFusedOperand(const Napi::Value& v, const std::string& path) {
+  using Kind = mcpc::FusedOperand::Kind;
+  Napi::Object o = ToObject(v, path);
+  mcpc::FusedOperand a;
+  if (o.Has("acc")) {
+    Napi::Value acc = o.Get("acc");
+    if (!acc.IsBoolean() || !acc.As<Napi::Boolean>().Value()) Fail(v.Env(), path + ".acc", "must be true");
+    a.kind = Kind::Acc;
+  } else if (o.Has("input")) {
+    int64_t i = ToIndex(o.Get("input"), path + ".input");
+    if (i > std::numeric_limits<int>::max()) Fail(v.Env(), path + ".input", "is too large");
+    a.kind = Kind::Input;
+    a.index = static_cast<int>(i);
+  } else if (o.Has("step")) {
+    int64_t i = ToIndex(o.Get("step"), path + ".step");
+    if (i > std::numeric_limits<int>::max()) Fail(v.Env(), path + ".step", "is too large");
+    a.kind = Kind::Step;
+    a.index = static_cast<int>(i);
+  } else {
+    Fail(v.Env(), path, "must be one of {acc: true}, {input}, {step}");
+  }
+  return a;
+}
+
+mcpc::FusedStep ToFusedStep(const Napi::Value& v, const std::string& path) {
+  Napi::Object o = ToObject(v, path);
+  mcpc::FusedStep s;
+  s.op = ToStr(o.Get("op"), path + ".op");
+  if (o.Has("attrs")) s.attrs = ToAttrs(o.Get("attrs"), path + ".attrs");
+  s.args = MapArray<mcpc::FusedOperand>(o.Get("args"), path + ".args", ToFusedOperand);
+  s.dtype = ToDType(o.Get("dtype"), path + ".dtype");
+  if (o.Has("source")) s.source = ToStr(o.Get("source"), path + ".source");
+  return s;
+}
+
 mcpc::KernelSpec ToKernel(const Napi::Value& v, const std::string& path) {
   Napi::Object o = ToObject(v, path);
   mcpc::KernelSpec k;
   k.id = static_cast<int>(ToSlotRef(o.Get("id"), path + ".id"));
   k.op = ToStr(o.Get("op"), path + ".op");
   k.family = o.Has("family") ? ToStr(o.Get("family"), path + ".family") : "opaque";
-  if (o.Has("attrs")) {
-    Napi::Object attrs = ToObject(o.Get("attrs"), path + ".attrs");
-    Napi::Array names = attrs.GetPropertyNames();
-    for (uint32_t i = 0; i < names.Length(); ++i) {
-      std::string name = names.Get(i).As<Napi::String>().Utf8Value();
-      k.attrs.emplace(name, ToAttr(attrs.Get(name), path + ".attrs." + name));
-    }
-  }
+  if (o.Has("attrs")) k.attrs = ToAttrs(o.Get("attrs"), path + ".attrs");
   k.inputs = MapArray<int>(o.Get("inputs"), path + ".inputs", ToSlotRef);
   k.outputs = MapArray<int>(o.Get("outputs"), path + ".outputs", ToSlotRef);
   if (o.Has("sources")) {
     std::vector<std::string> sources = MapArray<std::string>(o.Get("sources"), path + ".sources", ToStr);
     if (!sources.empty()) k.source = sources.front();
   }
+  if (o.Has("epilogue")) k.epilogue = MapArray<mcpc::FusedStep>(o.Get("epilogue"), path + ".epilogue", ToFusedStep);
+  if (o.Has("prologue")) k.prologue = MapArray<mcpc::FusedStep>(o.Get("prologue"), path + ".prologue", ToFusedStep);
   return k;
 }
 

@@ -28,6 +28,9 @@ napi_typedarray_type TypedArrayTypeOf(mcpc::DType t) {
     case DType::I16: return napi_int16_array;
     case DType::I8: return napi_int8_array;
     case DType::U8: case DType::Bool: return napi_uint8_array;
+    // Low-precision types travel as their bytes (packed for sub-byte types).
+    case DType::F8E4M3FN: case DType::F8E4M3FNUZ: case DType::F8E5M2: case DType::F8E5M2FNUZ: case DType::F8E8M0:
+    case DType::F4E2M1: case DType::I4: case DType::U4: case DType::I2: case DType::U2: return napi_uint8_array;
   }
   return napi_uint8_array;
 }

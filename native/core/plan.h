@@ -36,6 +36,25 @@ struct AttrValue {
   std::vector<int64_t> tensorShape;
 };
 
+/** An operand of a fused step: the anchor's result, kernel input `index`, or step `index`'s result. */
+struct FusedOperand {
+  enum class Kind : uint8_t { Acc, Input, Step } kind = Kind::Input;
+  int index = 0;
+};
+
+/**
+ * One elementwise/broadcast op inside a fused kernel (compiler/artifact/format.ts FusedStep): its
+ * result has the shape of the index space it runs over (the kernel output for an epilogue, the
+ * anchor's input 0 for a prologue); operands numpy-broadcast to it.
+ */
+struct FusedStep {
+  std::string op;
+  std::map<std::string, AttrValue> attrs;
+  std::vector<FusedOperand> args;
+  DType dtype = DType::F32;
+  std::string source;
+};
+
 struct KernelSpec {
   int id = 0;
   std::string op;
@@ -46,6 +65,11 @@ struct KernelSpec {
   std::vector<int> outputs;
   /** First ONNX source node, for error messages. */
   std::string source;
+  /** Fused steps: on the anchor's result (or the whole kernel for op 'Elementwise'), and before it. */
+  std::vector<FusedStep> epilogue;
+  std::vector<FusedStep> prologue;
+
+  bool fused() const { return !epilogue.empty() || !prologue.empty() || op == "Elementwise"; }
 
   bool has(const std::string& name) const { return attrs.count(name) != 0; }
   int64_t Int(const std::string& name, int64_t fallback) const;

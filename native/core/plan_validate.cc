@@ -23,7 +23,7 @@ Status CheckSlot(const Plan& plan, const WeightsSection& weights, size_t i) {
     }
     numel *= static_cast<uint64_t>(dim);
   }
-  uint64_t bytes = numel * DTypeSize(s.dtype);
+  uint64_t bytes = ByteLength(s.dtype, numel);  // packed for sub-byte types
   if (bytes != s.byteLength) {
     return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.slots[%zu] (%s) byteLength is %zu, its %s shape needs %llu", i, name, s.byteLength,
                       DTypeName(s.dtype), static_cast<unsigned long long>(bytes));
@@ -74,6 +74,57 @@ Status CheckSlot(const Plan& plan, const WeightsSection& weights, size_t i) {
   return Status::Ok();
 }
 
+/**
+ * Operands of fused steps: inputs name a present kernel input, steps an earlier step, the anchor's
+ * result only appears in an anchored kernel's epilogue. Whether the ops and dtypes fit is the
+ * fused kernel's business at Prepare.
+ */
+Status CheckSteps(const KernelSpec& spec, size_t k, const std::vector<FusedStep>& steps, const char* list, bool accAllowed) {
+  for (size_t j = 0; j < steps.size(); ++j) {
+    const FusedStep& st = steps[j];
+    for (size_t a = 0; a < st.args.size(); ++a) {
+      const FusedOperand& op = st.args[a];
+      const char* bad = nullptr;
+      switch (op.kind) {
+        case FusedOperand::Kind::Acc:
+          if (!accAllowed) bad = "reads the anchor's result, which this step list cannot see";
+          break;
+        case FusedOperand::Kind::Input:
+          if (op.index < 0 || static_cast<size_t>(op.index) >= spec.inputs.size()) bad = "names an input the kernel does not have";
+          else if (spec.inputs[op.index] < 0) bad = "names an omitted input";
+          break;
+        case FusedOperand::Kind::Step:
+          if (op.index < 0 || static_cast<size_t>(op.index) >= j) bad = "names a step that does not come before it";
+          break;
+      }
+      if (bad) {
+        return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) %s[%zu].args[%zu] (%s) %s", k, spec.op.c_str(),
+                          spec.source.c_str(), list, j, a, st.op.c_str(), bad);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckFused(const KernelSpec& spec, size_t k) {
+  if (!spec.fused()) return Status::Ok();
+  const bool elementwise = spec.op == "Elementwise";
+  if (spec.outputs.size() != 1) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) is fused and has %zu outputs, expected 1", k, spec.op.c_str(),
+                      spec.source.c_str(), spec.outputs.size());
+  }
+  if (elementwise && (spec.epilogue.empty() || !spec.prologue.empty())) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (Elementwise at node %s) needs epilogue steps and no prologue", k, spec.source.c_str());
+  }
+  MCPC_RETURN_IF_ERROR(CheckSteps(spec, k, spec.prologue, "prologue", false));
+  MCPC_RETURN_IF_ERROR(CheckSteps(spec, k, spec.epilogue, "epilogue", !elementwise));
+  if (!spec.prologue.empty() && (spec.inputs.empty() || spec.inputs[0] != -1)) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) has a prologue, so inputs[0] must be -1", k, spec.op.c_str(),
+                      spec.source.c_str());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ValidatePlan(const Plan& plan, const WeightsSection& weights) {
@@ -111,6 +162,7 @@ Status ValidatePlan(const Plan& plan, const WeightsSection& weights) {
                           spec.op.c_str(), spec.source.c_str(), id, plan.slots[id].name.c_str());
       }
     }
+    MCPC_RETURN_IF_ERROR(CheckFused(spec, k));
   }
   return Status::Ok();
 }

@@ -320,6 +320,18 @@ static void TestConv() {
       {1, 64, 70, 1, {9, 9}, {3, 3}, {1, 1}, {1, 1}, {0, 0, 0, 0}, "SAME_UPPER"},
       {1, 6, 4, 2, {8, 8}, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, "SAME_LOWER"},
       {1, 300, 10, 1, {3, 3}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+      // column matrices over 2 MiB (MCPC_CONV_COLBLOCK=1: im2col + GEMM in column blocks that cross output rows)
+      {1, 16, 8, 1, {66, 70}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+      {1, 20, 4, 1, {130, 97}, {3, 3}, {2, 2}, {1, 1}, {1, 0, 1, 2}},
+      // depthwise (the SIMD plane kernels): widths around the vector widths, strides 1-3, pads
+      {1, 16, 16, 16, {13, 17}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+      {1, 8, 8, 8, {14, 15}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}},
+      {1, 4, 4, 4, {20, 37}, {3, 3}, {2, 2}, {1, 1}, {0, 1, 2, 1}},
+      {2, 4, 8, 4, {9, 33}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2}},
+      {1, 3, 3, 3, {23, 40}, {7, 7}, {3, 3}, {1, 1}, {3, 3, 3, 3}},
+      {1, 2, 2, 2, {11, 19}, {3, 3}, {2, 1}, {1, 1}, {1, 0, 0, 1}},
+      {1, 5, 5, 5, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+      {1, 3, 3, 3, {8, 8}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}, "SAME_UPPER"},
   };
   for (const auto& c : cs) {
     const size_t n = c.in.size();
@@ -484,6 +496,7 @@ static void TestPools() {
         const std::string tag = " rank" + std::to_string(n) + " ceil" + std::to_string(p.ceil) + " " + DTypeName(dt);
         Check("MaxPool" + tag + " order" + std::to_string(colMajor), "MaxPool", at, {&X}, {{ys, dt}, {ys, DType::I64}}, {refMax, refIdx}, 1e-6);
         if (colMajor) continue;
+        Check("MaxPool" + tag + " no indices", "MaxPool", at, {&X}, {{ys, dt}}, {refMax}, 1e-6);
         at.erase("storage_order");
         at["count_include_pad"] = AI(p.includePad);
         Check("AveragePool" + tag + " incl" + std::to_string(p.includePad), "AveragePool", at, {&X}, {{ys, dt}}, {refAvg}, 1e-6);
@@ -737,6 +750,11 @@ static void Bench(int threads) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "bench") == 0) {
     Bench(argc > 2 ? std::atoi(argv[2]) : 1);
+    return 0;
+  }
+  // MCPC_TEST_ARCH=avx512|avx2|portable runs the checks on that GEMM / depthwise kernel set.
+  if (const char* arch = std::getenv("MCPC_TEST_ARCH"); arch && !gemm::ForceArch(arch)) {
+    std::printf("skipped: this machine cannot run %s\n", arch);
     return 0;
   }
   TestMatMul();

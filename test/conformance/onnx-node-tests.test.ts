@@ -7,10 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findNodeTestsDir, runConformance, summarize } from '../../scripts/conformance.js';
+import { findNodeTestsDir, runConformance, runNativeIsolated, summarize } from '../../scripts/conformance.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const floor = JSON.parse(readFileSync(join(import.meta.dirname, 'floor.json'), 'utf8')) as { passed: number; cases: number };
+const floor = JSON.parse(readFileSync(join(import.meta.dirname, 'floor.json'), 'utf8')) as { passed: number; nativePassed: number; cases: number };
 
 function nodeTestsDir(): string | undefined {
   const found = findNodeTestsDir();
@@ -23,13 +23,24 @@ function nodeTestsDir(): string | undefined {
 const dir = nodeTestsDir();
 
 describe.skipIf(!dir)('ONNX backend node tests on the reference interpreter', () => {
-  it(`passes at least the recorded floor (${floor.passed} of ${floor.cases})`, () => {
-    const report = runConformance(dir!);
+  it(`passes at least the recorded floor (${floor.passed} of ${floor.cases})`, async () => {
+    const report = await runConformance(dir!);
     console.log(`onnx node tests: ${summarize(report)}`);
     expect(report.crashed, report.cases.filter((c) => c.status === 'crashed').map((c) => `${c.name}: ${c.reason}`).join('\n')).toBe(0);
     for (const c of report.cases) {
       if (c.status !== 'passed') expect(c.reason, c.name).toMatch(/\S/);
     }
     expect(report.passed).toBeGreaterThanOrEqual(floor.passed);
+  });
+});
+
+describe.skipIf(!dir)('ONNX backend node tests compiled for the cpu target and run natively', () => {
+  it(`passes at least the recorded floor (${floor.nativePassed} of ${floor.cases}), and nothing crashes`, async () => {
+    const ROOT_DIST = join(ROOT, 'dist', 'scripts', 'conformance.js');
+    expect(existsSync(ROOT_DIST), 'the native runner needs the build (npm run build)').toBe(true);
+    const report = await runNativeIsolated(dir!, undefined);
+    console.log(`onnx node tests, native: ${summarize(report)}`);
+    expect(report.crashed, report.cases.filter((c) => c.status === 'crashed').map((c) => c.name).join('\n')).toBe(0);
+    expect(report.passed).toBeGreaterThanOrEqual(floor.nativePassed);
   });
 });

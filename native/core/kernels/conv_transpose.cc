@@ -68,7 +68,8 @@ class ConvTransposeKernel : public Kernel {
         // Same rule as compiler/ops/contraction.ts planTranspose: the output size wins over pads.
         const int64_t full = strides[i] * (xs[2 + i] - 1) + outPad[i] + (ws[2 + i] - 1) * dil[i] + 1;
         const int64_t total = full - ys[2 + i];
-        const int64_t half = total / 2;
+        // Floor division, as the reference: total is negative when output_shape exceeds the full size.
+        const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
         w.padBegin[o + i] = autoPad == "SAME_UPPER" ? half : total - half;
       } else {
         w.padBegin[o + i] = pads[i];

@@ -1,11 +1,12 @@
 // MatMul (numpy semantics, batch broadcasting) and Gemm (transA/transB, alpha, beta, C broadcast)
-// on the packed GEMM. f32 uses gemm.h with a constant B packed once at Prepare; f64 runs a plain
-// loop (rare in models, kept for completeness).
+// on the packed GEMM. f32 uses gemm.h with a constant B packed once at Prepare; f16/bf16 MatMul
+// widens to f32 and rounds once; f64 runs a plain loop (rare in models, kept for completeness).
 #include <algorithm>
 #include <cstring>
 
 #include "../kernel.h"
 #include "../thread_pool.h"
+#include "elementwise.h"
 #include "gemm.h"
 
 namespace mcpc {
@@ -51,7 +52,8 @@ class MatMulKernel : public Kernel {
     if (!sa || !sb || spec.outputs.size() != 1) {
       return MCPC_ERROR(MCPC_E_INVALID_PLAN, "MatMul needs inputs A and B and one output (node %s)", spec.source.c_str());
     }
-    if (sa->dtype != sb->dtype || (sa->dtype != DType::F32 && sa->dtype != DType::F64)) {
+    const bool half = sa->dtype == DType::F16 || sa->dtype == DType::BF16;
+    if (sa->dtype != sb->dtype || (sa->dtype != DType::F32 && sa->dtype != DType::F64 && !half)) {
       return MCPC_ERROR(MCPC_E_UNSUPPORTED, "MatMul on %s x %s is not supported by the cpu target (node %s)", DTypeName(sa->dtype),
                         DTypeName(sb->dtype), spec.source.c_str());
     }
@@ -130,9 +132,28 @@ class MatMulKernel : public Kernel {
       }
       return Status::Ok();
     }
-    const float* a = in[0].as<float>();
-    const float* b = in[1].as<float>();
-    float* c = out[0].as<float>();
+    if (dtype_ == DType::F16 || dtype_ == DType::BF16) return RunHalf(in, out, ctx);
+    return RunF32(in[0].as<float>(), in[1].as<float>(), out[0].as<float>(), ctx);
+  }
+
+ private:
+  /** f16/bf16: widened to f32, multiplied by the f32 GEMM, rounded once (as the reference does). */
+  Status RunHalf(const std::vector<TensorView>& in, const std::vector<TensorView>& out, RunContext& ctx) {
+    auto widen = [&](const TensorView& t, std::vector<float>* v) {
+      v->resize(static_cast<size_t>(t.numel));
+      const uint16_t* p = t.as<const uint16_t>();
+      for (int64_t i = 0; i < t.numel; ++i) (*v)[i] = dtype_ == DType::F16 ? ew::HalfToFloat(p[i]) : ew::BF16ToFloat(p[i]);
+    };
+    std::vector<float> a, b, c(static_cast<size_t>(out[0].numel));
+    widen(in[0], &a);
+    widen(in[1], &b);
+    MCPC_RETURN_IF_ERROR(RunF32(a.data(), b.data(), c.data(), ctx));
+    uint16_t* y = out[0].as<uint16_t>();
+    for (int64_t i = 0; i < out[0].numel; ++i) y[i] = dtype_ == DType::F16 ? ew::FloatToHalf(c[i]) : ew::FloatToBF16(c[i]);
+    return Status::Ok();
+  }
+
+  Status RunF32(const float* a, const float* b, float* c, RunContext& ctx) {
     const int64_t nb = static_cast<int64_t>(pairs_.size());
     const int threads = ctx.pool ? ctx.pool->threads() : 1;
     const gemm::Epilogue ep;
@@ -158,7 +179,6 @@ class MatMulKernel : public Kernel {
     return Status::Ok();
   }
 
- private:
   DType dtype_ = DType::F32;
   int64_t M_ = 0, N_ = 0, K_ = 0, bBatches_ = 1;
   bool foldBatches_ = false, prepacked_ = false;

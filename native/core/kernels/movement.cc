@@ -159,9 +159,18 @@ int64_t NormAxis(int64_t a, int64_t rank) { return a < 0 ? a + rank : a; }
 // ---- Reshape family: plain copies -------------------------------------------------------------
 
 StatusOr<std::unique_ptr<Kernel>> MakeCopy(const PrepareContext& ctx) {
-  const bool mask = ctx.spec.op == "Dropout" && ctx.spec.outputs.size() > 1;
+  const bool dropout = ctx.spec.op == "Dropout";
+  const bool mask = dropout && ctx.spec.outputs.size() > 1;
   if (!ctx.input(0)) return BadPlan(ctx.spec, "needs an input");
-  return MakeKernel([mask](const std::vector<TensorView>& in, const std::vector<TensorView>& out, RunContext&) {
+  const std::string source = ctx.spec.source;
+  return MakeKernel([mask, dropout, source](const std::vector<TensorView>& in, const std::vector<TensorView>& out, RunContext&) {
+    // Dropout in training mode is random; a copy would be a wrong answer, so refuse it.
+    if (dropout && in.size() > 2 && in[2].data && *static_cast<const uint8_t*>(in[2].data) != 0) {
+      const bool zeroRatio = in.size() > 1 && in[1].data && in[1].dtype == DType::F32 && *in[1].as<float>() == 0.0f;
+      if (!zeroRatio) {
+        return MCPC_ERROR(MCPC_E_UNSUPPORTED, "Dropout at node '%s' was run with training_mode=true, which is random; only inference is supported", source.c_str());
+      }
+    }
     const size_t bytes = in[0].numel * DTypeSize(in[0].dtype);
     if (in[0].data != out[0].data && bytes) std::memcpy(out[0].data, in[0].data, bytes);
     if (mask && out[1].data) std::memset(out[1].data, 1, out[1].numel);

@@ -83,9 +83,60 @@ class PoolKernel : public Kernel {
   }
 
  private:
+  /**
+   * 2-D MaxPool without indices, dilation 1: separable. Per output row, the max over the window's
+   * valid input rows into a row buffer (contiguous, vectorizes), then the max over the valid
+   * columns of each output position. Same order of comparisons per tap row as the generic path
+   * (first valid tap, then strictly greater), so equal results without NaNs.
+   */
+  template <typename T>
+  void MaxPool2D(const T* x, T* y, ThreadPool* pool) const {
+    const Window3& w = win_;
+    const int64_t ih = w.in[1], iw = w.in[2], oh = w.out[1], ow = w.out[2];
+    const int64_t sh = w.stride[1], sw = w.stride[2], ph = w.padBegin[1], pw = w.padBegin[2];
+    const int64_t outPlane = oh * ow;
+    ForPlanes(pool, planes_, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, outPlane)), [&](int64_t p0, int64_t p1) {
+      std::vector<T> row(static_cast<size_t>(iw));
+      for (int64_t p = p0; p < p1; ++p) {
+        const T* xp = x + p * ih * iw;
+        T* yp = y + p * outPlane;
+        for (int64_t o = 0; o < oh; ++o) {
+          const int64_t h0 = taps_[1].lo[o], h1 = taps_[1].hi[o];
+          T* yr = yp + o * ow;
+          if (h0 >= h1) {
+            for (int64_t j = 0; j < ow; ++j) yr[j] = -std::numeric_limits<T>::infinity();
+            continue;
+          }
+          const T* r0 = xp + (o * sh - ph + h0) * iw;
+          T* t = row.data();
+          for (int64_t i = 0; i < iw; ++i) t[i] = r0[i];
+          for (int64_t kh = h0 + 1; kh < h1; ++kh) {
+            const T* r = xp + (o * sh - ph + kh) * iw;
+            for (int64_t i = 0; i < iw; ++i) t[i] = r[i] > t[i] ? r[i] : t[i];
+          }
+          for (int64_t j = 0; j < ow; ++j) {
+            const int64_t w0 = taps_[2].lo[j], w1 = taps_[2].hi[j];
+            if (w0 >= w1) {
+              yr[j] = -std::numeric_limits<T>::infinity();
+              continue;
+            }
+            const T* c = t + j * sw - pw;
+            T best = c[w0];
+            for (int64_t kw = w0 + 1; kw < w1; ++kw) best = c[kw] > best ? c[kw] : best;
+            yr[j] = best;
+          }
+        }
+      }
+    });
+  }
+
   template <typename T>
   void Compute(const T* x, T* y, int64_t* idx, ThreadPool* pool) const {
     const Window3& w = win_;
+    if (isMax_ && !idx && w.k[0] == 1 && w.in[0] == 1 && w.out[0] == 1 && w.dil[1] == 1 && w.dil[2] == 1) {
+      MaxPool2D(x, y, pool);
+      return;
+    }
     const int64_t inPlane = w.inSize(), outPlane = w.outSize();
     ForPlanes(pool, planes_, 4, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p) {

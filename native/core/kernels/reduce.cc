@@ -1,6 +1,7 @@
 // ReduceSum/Mean/Max/Min/Prod/L1/L2/LogSum/LogSumExp/SumSquare (axes as input 1, constant at
 // Prepare or read at run time; keepdims only changes the shape, not the memory order) and
-// ArgMax/ArgMin. Floats accumulate in double; i32/i64 are supported where the math is exact.
+// ArgMax/ArgMin. Floats accumulate in double (f16/bf16 reduce widened to f32); i32/i64 are
+// supported where the math is exact.
 // Adjacent dims with the same reduced/kept role are merged, so the common cases (one trailing axis,
 // one leading axis) become a single row or column loop.
 #include <algorithm>
@@ -12,6 +13,7 @@
 
 #include "../kernel.h"
 #include "../thread_pool.h"
+#include "elementwise.h"
 
 namespace mcpc {
 namespace {
@@ -65,6 +67,7 @@ Geometry MakeGeometry(const std::vector<int64_t>& dims, const std::vector<char>&
  */
 template <typename T, typename A, typename Elem>
 void Accumulate(const T* x, A* acc, const Geometry& g, ThreadPool* pool, Elem elem) {
+  if (g.numel == 0) return;  // an empty input leaves every accumulator at its identity
   const size_t r = g.size.size();
   const int64_t last = g.size[r - 1];
   const bool lastReduced = g.reduced[r - 1];
@@ -123,7 +126,7 @@ class ReduceKernel : public Kernel {
     const KernelSpec& spec = ctx.spec;
     const Slot* sx = ctx.input(0);
     if (!sx || spec.outputs.size() != 1) return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s needs an input and one output (node %s)", spec.op.c_str(), spec.source.c_str());
-    const bool isFloat = sx->dtype == DType::F32 || sx->dtype == DType::F64;
+    const bool isFloat = sx->dtype == DType::F32 || sx->dtype == DType::F64 || sx->dtype == DType::F16 || sx->dtype == DType::BF16;
     const bool isInt = sx->dtype == DType::I32 || sx->dtype == DType::I64;
     const bool exactOnInts = kind == Kind::Sum || kind == Kind::Mean || kind == Kind::Max || kind == Kind::Min || kind == Kind::Prod ||
                              kind == Kind::L1 || kind == Kind::SumSquare;
@@ -180,9 +183,21 @@ class ReduceKernel : public Kernel {
       case DType::F64: Compute(in[0].as<double>(), out[0].as<double>(), ctx.pool); break;
       case DType::I32: Compute(in[0].as<int32_t>(), out[0].as<int32_t>(), ctx.pool); break;
       case DType::I64: Compute(in[0].as<int64_t>(), out[0].as<int64_t>(), ctx.pool); break;
+      case DType::F16: case DType::BF16: ComputeHalf(in[0], out[0], ctx.pool); break;
       default: break;
     }
     return Status::Ok();
+  }
+
+  /** f16/bf16: widened to f32, reduced as f32 (double accumulators), rounded once. */
+  void ComputeHalf(const TensorView& x, const TensorView& y, ThreadPool* pool) {
+    const bool f16 = dtype_ == DType::F16;
+    std::vector<float> xf(static_cast<size_t>(x.numel)), yf(static_cast<size_t>(y.numel));
+    const uint16_t* xp = x.as<const uint16_t>();
+    for (int64_t i = 0; i < x.numel; ++i) xf[i] = f16 ? ew::HalfToFloat(xp[i]) : ew::BF16ToFloat(xp[i]);
+    Compute(xf.data(), yf.data(), pool);
+    uint16_t* yp = y.as<uint16_t>();
+    for (int64_t i = 0; i < y.numel; ++i) yp[i] = f16 ? ew::FloatToHalf(yf[i]) : ew::FloatToBF16(yf[i]);
   }
 
  private:

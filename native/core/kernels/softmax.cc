@@ -1,6 +1,6 @@
-// Softmax and LogSoftmax over one axis (opset-13 semantics), f32 and f64. A contiguous axis (the
-// usual last-axis case) runs the vectorized row kernel of rows.h, parallel over rows; other axes run
-// column-wise over the inner block.
+// Softmax and LogSoftmax over one axis (opset-13 semantics), f32 and f64 (f16/bf16 widen each block
+// to f32 and round once). A contiguous axis (the usual last-axis case) runs the vectorized row kernel
+// of rows.h, parallel over rows; other axes run column-wise over the inner block.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -8,6 +8,7 @@
 
 #include "../kernel.h"
 #include "../thread_pool.h"
+#include "elementwise.h"
 #include "rows.h"
 
 namespace mcpc {
@@ -45,7 +46,8 @@ class SoftmaxKernel : public Kernel {
     const KernelSpec& spec = ctx.spec;
     const Slot* sx = ctx.input(0);
     if (!sx || spec.outputs.size() != 1) return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s needs one input and one output (node %s)", spec.op.c_str(), spec.source.c_str());
-    if (sx->dtype != DType::F32 && sx->dtype != DType::F64) {
+    const bool half = sx->dtype == DType::F16 || sx->dtype == DType::BF16;
+    if (sx->dtype != DType::F32 && sx->dtype != DType::F64 && !half) {
       return MCPC_ERROR(MCPC_E_UNSUPPORTED, "%s on %s is not supported by the cpu target (node %s)", spec.op.c_str(), DTypeName(sx->dtype),
                         spec.source.c_str());
     }
@@ -73,9 +75,22 @@ class SoftmaxKernel : public Kernel {
   Status Run(const std::vector<TensorView>& in, const std::vector<TensorView>& out, RunContext& ctx) override {
     if (n_ == 0 || outer_ * inner_ == 0) return Status::Ok();
     const int64_t block = n_ * inner_;
+    auto f32Block = [&](const float* x, float* y) {
+      if (inner_ == 1) rows::Active().softmax(x, y, n_, log_);
+      else StridedSoftmax(x, y, n_, inner_, log_);
+    };
     auto body = [&](int64_t o0, int64_t o1) {
+      std::vector<float> buf;
       for (int64_t o = o0; o < o1; ++o) {
-        if (dtype_ == DType::F32) {
+        if (dtype_ == DType::F16 || dtype_ == DType::BF16) {
+          const bool f16 = dtype_ == DType::F16;
+          const uint16_t* x = in[0].as<const uint16_t>() + o * block;
+          uint16_t* y = out[0].as<uint16_t>() + o * block;
+          buf.resize(static_cast<size_t>(2 * block));
+          for (int64_t i = 0; i < block; ++i) buf[i] = f16 ? ew::HalfToFloat(x[i]) : ew::BF16ToFloat(x[i]);
+          f32Block(buf.data(), buf.data() + block);
+          for (int64_t i = 0; i < block; ++i) y[i] = f16 ? ew::FloatToHalf(buf[block + i]) : ew::FloatToBF16(buf[block + i]);
+        } else if (dtype_ == DType::F32) {
           const float* x = in[0].as<float>() + o * block;
           float* y = out[0].as<float>() + o * block;
           if (inner_ == 1) rows::Active().softmax(x, y, n_, log_);
