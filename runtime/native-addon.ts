@@ -14,7 +14,13 @@ export interface NativeLoadArgs {
   plan: KernelPlan;
   arenaSize: number;
   /** The whole artifact; the weights are used in place and the addon keeps it alive. */
-  bytes: Uint8Array;
+  bytes?: Uint8Array;
+  /**
+   * Instead of bytes: the artifact file, mapped read-only (MAP_PRIVATE) by the addon off the main
+   * thread; the weights are used from the mapping and the pages of weights that kernels packed at
+   * load (and never read at run time) are given back once every kernel is prepared.
+   */
+  path?: string;
   weightsOffset: number;
   weightsLength: number;
   weights: { offset: number; byteLength: number }[];
@@ -28,6 +34,8 @@ export interface NativeSession {
   dispose(): void;
   readonly threads: number;
   readonly arenaBytes: number;
+  /** Bytes of mapped weight pages given back after load (0 when loaded from bytes). */
+  readonly releasedWeightBytes: number;
 }
 
 export interface NativeAddon {

@@ -4,7 +4,7 @@
 // resolves with the outputs as Tensors. Native errors are re-raised at the caller's call site.
 
 import type { TensorSpec } from '../compiler/artifact/format.js';
-import { readArtifact, readArtifactFile, type Artifact } from './artifact-reader.js';
+import { readArtifact, readArtifactHead, type ArtifactHead } from './artifact-reader.js';
 import { feedError, rethrowNative, RuntimeError, RUNTIME_CODES } from './errors.js';
 import { orderFeeds, type Feeds } from './feeds.js';
 import { loadNativeAddon, type NativeSession } from './native-addon.js';
@@ -15,6 +15,13 @@ export interface SessionOptions {
   device?: string;
   /** Threads for kernels, the calling thread included (default: all hardware threads). */
   threads?: number;
+  /**
+   * When loading from a path: also check the weights section's SHA-256 (reads every weight byte
+   * once at load). Off by default: a path load reads only the preamble, header and plan (whose
+   * checksums are always checked) and maps the file, using the weights in place. Loading from
+   * bytes always checks every section.
+   */
+  verifyWeights?: boolean;
 }
 
 export interface RunOptions {
@@ -40,6 +47,9 @@ function checkOptions(options: SessionOptions): void {
   if (t !== undefined && (!Number.isSafeInteger(t) || t < 1 || t > MAX_THREADS)) {
     throw new RangeError(`options.threads must be an integer from 1 to ${MAX_THREADS}, got ${String(t)}`);
   }
+  if (options.verifyWeights !== undefined && typeof options.verifyWeights !== 'boolean') {
+    throw new TypeError(`options.verifyWeights must be a boolean, got ${String(options.verifyWeights)}`);
+  }
 }
 
 function info(s: TensorSpec, kind: string): TensorInfo {
@@ -52,43 +62,62 @@ function info(s: TensorSpec, kind: string): TensorInfo {
 export class Session {
   readonly inputs: readonly TensorInfo[];
   readonly outputs: readonly TensorInfo[];
-  readonly artifact: Artifact;
+  /** The artifact's path, header and plan (a path load keeps the weights in the mapped file). */
+  readonly artifact: ArtifactHead;
   #native: NativeSession | undefined;
   /** Tail of the run queue: runs start one after another, never together. */
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
 
-  private constructor(artifact: Artifact, native: NativeSession, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[]) {
+  private constructor(artifact: ArtifactHead, native: NativeSession, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[]) {
     this.artifact = artifact;
     this.#native = native;
     this.inputs = inputs;
     this.outputs = outputs;
   }
 
-  /** Loads an artifact from a path or from its bytes (which must not be modified afterwards). */
+  /**
+   * Loads an artifact from a path or from its bytes (which must not be modified afterwards). From a
+   * path only the header and plan are read here; the native side maps the file read-only and uses
+   * the weights in place (pages of weights that kernels packed at load are given back). The file
+   * must not be modified while the session lives.
+   */
   static async load(pathOrBytes: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
     const callSite = new Error();
     checkOptions(options);
-    let artifact: Artifact;
-    if (typeof pathOrBytes === 'string') artifact = readArtifactFile(pathOrBytes);
-    else if (pathOrBytes instanceof Uint8Array) artifact = readArtifact(pathOrBytes);
-    else throw new TypeError('Session.load expects a path or the artifact bytes (Uint8Array)');
+    let artifact: ArtifactHead;
+    let source: { path: string } | { bytes: Uint8Array };
+    let weightsOffset: number;
+    let weightsLength: number;
+    if (typeof pathOrBytes === 'string') {
+      const head = readArtifactHead(pathOrBytes, { verifyWeights: options.verifyWeights === true });
+      artifact = { path: head.path, header: head.header, plan: head.plan };
+      source = { path: pathOrBytes };
+      weightsOffset = head.weightsOffset;
+      weightsLength = head.weightsLength;
+    } else if (pathOrBytes instanceof Uint8Array) {
+      const full = readArtifact(pathOrBytes);
+      artifact = full;
+      source = { bytes: full.bytes };
+      const weights = full.header.sections.find((s) => s.name === 'weights')!;  // readArtifact checked it exists
+      weightsOffset = weights.offset;
+      weightsLength = weights.length;
+    } else throw new TypeError('Session.load expects a path or the artifact bytes (Uint8Array)');
     const { header, plan } = artifact;
     if (header.target !== 'cpu' || plan.target !== 'cpu') {
       throw new RuntimeError(RUNTIME_CODES.deviceUnavailable, `${artifact.path} is compiled for target ${header.target}; this build runs cpu artifacts only`);
     }
     const inputs = Object.freeze(header.inputs.map((s) => info(s, 'input')));
     const outputs = Object.freeze(header.outputs.map((s) => info(s, 'output')));
-    const weights = header.sections.find((s) => s.name === 'weights')!;  // readArtifact checked it exists
     const addon = loadNativeAddon();
     let native: NativeSession;
     try {
       native = await addon.loadSession({
         plan,
         arenaSize: header.arena.size,
-        bytes: artifact.bytes,
-        weightsOffset: weights.offset,
-        weightsLength: weights.length,
+        ...source,
+        weightsOffset,
+        weightsLength,
         weights: header.weights.map((w) => ({ offset: w.offset, byteLength: w.byteLength })),
         ...(options.threads !== undefined ? { threads: options.threads } : {}),
       });

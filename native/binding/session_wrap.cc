@@ -50,17 +50,29 @@ mcpc::IoBuffer BytesOf(const Napi::Value& v, const std::string& path) {
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, mcpc::Plan plan, mcpc::WeightsSection weights, mcpc::SessionOptions options, Napi::Object bytes)
+  LoadWorker(Napi::Env env, mcpc::Plan plan, mcpc::WeightsSection weights, mcpc::SessionOptions options, Napi::Object bytes,
+             std::string path = std::string(), uint64_t weightsOffset = 0, uint64_t weightsLength = 0)
       : Napi::AsyncWorker(env, "mcpc.loadSession"),
         deferred_(Napi::Promise::Deferred::New(env)),
         plan_(std::move(plan)),
         weights_(std::move(weights)),
         options_(options),
-        bytes_(Napi::Persistent(bytes)) {}
+        bytes_(Napi::Persistent(bytes)),
+        path_(std::move(path)),
+        weightsOffset_(weightsOffset),
+        weightsLength_(weightsLength) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
+    if (!path_.empty()) {
+      auto mapped = mcpc::MapWeightsFile(path_, weightsOffset_, weightsLength_, std::move(weights_.entries));
+      if (!mapped.ok()) {
+        status_ = mapped.status();
+        return;
+      }
+      weights_ = mapped.take();
+    }
     auto created = mcpc::Session::Create(std::move(plan_), std::move(weights_), options_);
     if (created.ok()) session_ = std::shared_ptr<mcpc::Session>(created.take());
     else status_ = created.status();
@@ -83,6 +95,8 @@ class LoadWorker : public Napi::AsyncWorker {
   mcpc::WeightsSection weights_;
   mcpc::SessionOptions options_;
   Napi::ObjectReference bytes_;
+  std::string path_;
+  uint64_t weightsOffset_ = 0, weightsLength_ = 0;
   mcpc::Status status_;
   std::shared_ptr<mcpc::Session> session_;
 };
@@ -129,6 +143,7 @@ Napi::Function SessionWrap::Define(Napi::Env env) {
                          InstanceMethod<&SessionWrap::Dispose>("dispose"),
                          InstanceAccessor<&SessionWrap::Threads>("threads"),
                          InstanceAccessor<&SessionWrap::ArenaBytes>("arenaBytes"),
+                         InstanceAccessor<&SessionWrap::ReleasedWeightBytes>("releasedWeightBytes"),
                      });
 }
 
@@ -210,11 +225,34 @@ Napi::Value SessionWrap::ArenaBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), session_ ? static_cast<double>(session_->arenaBytes()) : 0);
 }
 
+Napi::Value SessionWrap::ReleasedWeightBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), session_ ? static_cast<double>(session_->releasedWeightBytes()) : 0);
+}
+
 Napi::Value LoadSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "loadSession expects an options object");
   Napi::Object args = info[0].As<Napi::Object>();
   mcpc::Plan plan = PlanFromJs(args.Get("plan"), args.Get("arenaSize"));
+  Napi::Value pathValue = args.Get("path");
+  if (!pathValue.IsUndefined()) {
+    // The weights come from a read-only mapping of the file, made off the main thread.
+    if (!pathValue.IsString()) throw CodedTypeError(env, MCPC_E_INVALID_PLAN, "path must be a string");
+    std::string path = pathValue.As<Napi::String>().Utf8Value();
+    if (path.empty()) throw CodedTypeError(env, MCPC_E_INVALID_PLAN, "path must not be empty");
+    int64_t offset = ToIndex(args.Get("weightsOffset"), "weightsOffset");
+    int64_t length = ToIndex(args.Get("weightsLength"), "weightsLength");
+    mcpc::WeightsSection weights;
+    weights.entries = WeightRefsFromJs(args.Get("weights"));
+    mcpc::SessionOptions options;
+    Napi::Value threads = args.Get("threads");
+    if (!threads.IsUndefined()) options.threads = static_cast<int>(std::min<int64_t>(ToIndex(threads, "threads"), 1024));
+    auto* worker = new LoadWorker(env, std::move(plan), std::move(weights), options, Napi::Object::New(env), std::move(path),
+                                  static_cast<uint64_t>(offset), static_cast<uint64_t>(length));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  }
   Napi::Value bytesValue = args.Get("bytes");
   if (!bytesValue.IsTypedArray()) throw CodedTypeError(env, MCPC_E_INVALID_PLAN, "bytes must be a Uint8Array");
   mcpc::IoBuffer bytes = BytesOf(bytesValue, "bytes");

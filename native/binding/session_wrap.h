@@ -24,12 +24,16 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   void Dispose(const Napi::CallbackInfo& info);
   Napi::Value Threads(const Napi::CallbackInfo& info);
   Napi::Value ArenaBytes(const Napi::CallbackInfo& info);
+  Napi::Value ReleasedWeightBytes(const Napi::CallbackInfo& info);
 
   std::shared_ptr<mcpc::Session> session_;
   Napi::ObjectReference bytes_;
 };
 
-/** loadSession({plan, arenaSize, bytes, weightsOffset, weightsLength, weights, threads}) -> Promise<NativeSession>. */
+/**
+ * loadSession({plan, arenaSize, bytes | path, weightsOffset, weightsLength, weights, threads}) -> Promise<NativeSession>.
+ * With `path` the file is mapped read-only off the main thread and the weights are used from the mapping.
+ */
 Napi::Value LoadSession(const Napi::CallbackInfo& info);
 
 /** Per-addon-instance state (worker threads and several contexts may load the addon). */

@@ -13,7 +13,12 @@
 #include <new>
 #include <thread>
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "kernels/fused.h"
 
@@ -33,6 +38,40 @@ Status InKernel(const Status& s, size_t k, const KernelSpec& spec) {
 }
 
 }  // namespace
+
+StatusOr<WeightsSection> MapWeightsFile(const std::string& path, uint64_t offset, uint64_t length, std::vector<WeightRef> entries) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return MCPC_ERROR("MCPC1001", "cannot read %s: %s", path.c_str(), std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return MCPC_ERROR("MCPC1001", "cannot read %s: %s", path.c_str(), std::strerror(err));
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (offset > size || length > size - offset) {
+    ::close(fd);
+    return MCPC_ERROR("MCPC4004", "%s is truncated: the weights section ends at byte %llu, the file has %llu", path.c_str(),
+                      static_cast<unsigned long long>(offset + length), static_cast<unsigned long long>(size));
+  }
+  WeightsSection w;
+  w.entries = std::move(entries);
+  w.length = static_cast<size_t>(length);
+  if (size > 0) {
+    void* base = mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
+    const int err = errno;
+    ::close(fd);
+    if (base == MAP_FAILED) return MCPC_ERROR("MCPC1001", "cannot map %s: %s", path.c_str(), std::strerror(err));
+    const size_t mapLength = static_cast<size_t>(size);
+    w.mapping = std::shared_ptr<void>(base, [mapLength](void* p) { munmap(p, mapLength); });
+    w.mapBase = static_cast<uint8_t*>(base);
+    w.mapLength = mapLength;
+    w.data = w.mapBase + offset;
+  } else {
+    ::close(fd);
+  }
+  return w;
+}
 
 StatusOr<std::unique_ptr<Session>> Session::Create(Plan plan, WeightsSection weights, SessionOptions options) {
   MCPC_RETURN_IF_ERROR(ValidatePlan(plan, weights));
@@ -88,6 +127,24 @@ Session::~Session() {
 Status Session::Prepare() {
   const KernelRegistry& registry = KernelRegistry::Get();
   kernels_.reserve(plan_.kernels.size());
+  // Which weights are read in place at run time: by a kernel that did not declare it packed a
+  // copy, or as a model output (copied out by Run).
+  std::vector<bool> readAtRun(weights_.entries.size(), false);
+  auto pin = [&](int id) {
+    if (id >= 0 && plan_.slots[id].kind == SlotKind::Weight) readAtRun[plan_.slots[id].index] = true;
+  };
+  for (int id : plan_.outputSlots) pin(id);
+  // Kernel inputs still to be prepared per weight: a weight whose last reader packed it can drop
+  // its pages at once, which keeps the peak (mapped pages plus packed copies) low.
+  std::vector<int> pending(weights_.entries.size(), 0);
+  for (const KernelSpec& spec : plan_.kernels) {
+    for (int id : spec.outputs) pin(id);
+    for (int id : spec.inputs) {
+      if (id >= 0 && plan_.slots[id].kind == SlotKind::Weight) ++pending[plan_.slots[id].index];
+    }
+  }
+  const bool mapped = weights_.mapping && !ownedWeights_;
+  const uintptr_t pageSize = static_cast<uintptr_t>(std::max(1L, sysconf(_SC_PAGESIZE)));
   for (size_t k = 0; k < plan_.kernels.size(); ++k) {
     const KernelSpec& spec = plan_.kernels[k];
     // Fused kernels are built around the registry's kernels (kernels/fused.cc).
@@ -109,6 +166,10 @@ Status Session::Prepare() {
       }
     }
     PrepareContext ctx{spec, plan_, nullptr};
+    std::vector<bool> released(spec.inputs.size(), false);
+    ctx.onConstantInputReleased = [&released](size_t i) {
+      if (i < released.size()) released[i] = true;
+    };
     ctx.constantInput = [this, &spec](size_t i) -> const void* {
       int id = i < spec.inputs.size() ? spec.inputs[i] : -1;
       if (id < 0 || plan_.slots[id].kind != SlotKind::Weight) return nullptr;
@@ -125,6 +186,19 @@ Status Session::Prepare() {
     if (!kernel.ok()) return InKernel(kernel.status(), k, spec);
     if (!kernel.value()) return InKernel(MCPC_ERROR(MCPC_E_KERNEL, "the kernel factory returned no kernel"), k, spec);
     kernels_.push_back(kernel.take());
+    for (size_t j = 0; j < spec.inputs.size(); ++j) {
+      const int id = spec.inputs[j];
+      if (id < 0 || plan_.slots[id].kind != SlotKind::Weight) continue;
+      const size_t w = plan_.slots[id].index;
+      if (!released[j]) readAtRun[w] = true;
+      if (--pending[w] == 0 && !readAtRun[w] && mapped) {
+        // The pages wholly inside this weight; pages it shares with neighbours wait for the end.
+        const uintptr_t b = reinterpret_cast<uintptr_t>(weights_.data) + weights_.entries[w].offset;
+        const uintptr_t from = (b + pageSize - 1) / pageSize * pageSize;
+        const uintptr_t to = (b + weights_.entries[w].byteLength) / pageSize * pageSize;
+        if (to > from) madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+      }
+    }
 
     auto view = [this](int id) {
       TensorView v;
@@ -143,7 +217,39 @@ Status Session::Prepare() {
     inputViews_.push_back(std::move(ins));
     outputViews_.push_back(std::move(outs));
   }
+  if (weights_.mapping) ReleasePackedWeights(readAtRun);
   return Status::Ok();
+}
+
+void Session::ReleasePackedWeights(const std::vector<bool>& readAtRun) {
+  const long pageSize = sysconf(_SC_PAGESIZE);
+  if (pageSize <= 0 || !weights_.mapBase || weights_.length == 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(pageSize);
+  const uintptr_t mapStart = reinterpret_cast<uintptr_t>(weights_.mapBase);
+  // With an owned (aligned) copy nothing reads the mapping any more.
+  uintptr_t secStart, secEnd;
+  std::vector<std::pair<uintptr_t, uintptr_t>> pinned;
+  if (ownedWeights_) {
+    secStart = mapStart;
+    secEnd = mapStart + weights_.mapLength;
+  } else {
+    secStart = reinterpret_cast<uintptr_t>(weights_.data);
+    secEnd = secStart + weights_.length;
+    for (size_t w = 0; w < weights_.entries.size(); ++w) {
+      if (!readAtRun[w] || weights_.entries[w].byteLength == 0) continue;
+      const uintptr_t b = secStart + weights_.entries[w].offset;
+      pinned.push_back({b, b + weights_.entries[w].byteLength});
+    }
+    std::sort(pinned.begin(), pinned.end());
+  }
+  pinned.push_back({secEnd, secEnd});
+  uintptr_t cursor = secStart;
+  for (const auto& [b, e] : pinned) {
+    const uintptr_t from = (cursor + page - 1) / page * page;
+    const uintptr_t to = std::min(b, secEnd) / page * page;
+    if (to > from && madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED) == 0) releasedWeightBytes_ += to - from;
+    cursor = std::max(cursor, e);
+  }
 }
 
 void* Session::SlotData(const Slot& slot, const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs) const {

@@ -1,7 +1,9 @@
 // The CPU executor: a Session owns everything one loaded plan needs to run (kernels prepared once,
 // one 64-byte aligned activation arena, a thread pool) and runs the plan's kernels in order on the
 // caller's buffers. Weights are used in place from the artifact bytes, which the owner keeps alive
-// for the session's lifetime. Nothing here knows about N-API.
+// for the session's lifetime, or from a read-only mapping of the artifact file (MapWeightsFile)
+// whose pages of weights that kernels packed at Prepare are given back (MADV_DONTNEED) once no
+// kernel reads them. Nothing here knows about N-API.
 #pragma once
 
 #include <cstddef>
@@ -24,12 +26,26 @@ struct WeightRef {
   uint64_t byteLength = 0;
 };
 
-/** The weights section of an artifact, borrowed: it must outlive the Session. */
+/**
+ * The weights section of an artifact: borrowed (it must outlive the Session), or inside a
+ * read-only private mapping of the artifact file that the section owns (MapWeightsFile).
+ */
 struct WeightsSection {
   const uint8_t* data = nullptr;
   size_t length = 0;
   std::vector<WeightRef> entries;
+  /** Set by MapWeightsFile: the whole file's mapping, unmapped when the last owner goes. */
+  std::shared_ptr<void> mapping;
+  uint8_t* mapBase = nullptr;
+  size_t mapLength = 0;
 };
+
+/**
+ * Maps the artifact file at `path` read-only (MAP_PRIVATE) and points a section at its weights
+ * ([offset, offset + length) of the file). MCPC1001 when the file cannot be opened or mapped,
+ * MCPC4004 when it is shorter than the section's end.
+ */
+StatusOr<WeightsSection> MapWeightsFile(const std::string& path, uint64_t offset, uint64_t length, std::vector<WeightRef> entries);
 
 struct SessionOptions {
   /** Threads for kernels, the calling thread included; 0 picks the number of hardware threads. */
@@ -53,6 +69,8 @@ class Session {
   const Plan& plan() const { return plan_; }
   int threads() const { return pool_->threads(); }
   size_t arenaBytes() const { return arenaBytes_; }
+  /** Bytes of mapped weight pages given back to the OS after Prepare (0 unless loaded from a file). */
+  size_t releasedWeightBytes() const { return releasedWeightBytes_; }
 
   /**
    * Runs the plan: inputs[i] holds model input i, outputs[i] receives model output i (both sized
@@ -63,6 +81,8 @@ class Session {
  private:
   Session() = default;
   Status Prepare();
+  /** Drops the mapped pages of weights that only Prepare read (packed by their kernels). */
+  void ReleasePackedWeights(const std::vector<bool>& readAtRun);
   void* SlotData(const Slot& slot, const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs) const;
 
   Plan plan_;
@@ -71,6 +91,7 @@ class Session {
   uint8_t* ownedWeights_ = nullptr;
   uint8_t* arena_ = nullptr;
   size_t arenaBytes_ = 0;
+  size_t releasedWeightBytes_ = 0;
   std::unique_ptr<ThreadPool> pool_;
   std::vector<std::unique_ptr<Kernel>> kernels_;
   // Views per kernel, built once; Run only patches their data pointers.

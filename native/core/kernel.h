@@ -41,6 +41,15 @@ struct PrepareContext {
   const Slot* output(size_t i) const { return &plan.slots[spec.outputs[i]]; }
   /** Bytes of input i when it is a weight, else nullptr. Valid for the session's lifetime. */
   std::function<const void*(size_t)> constantInput;
+  /**
+   * Set by the executor (may be empty). A kernel calls releaseConstantInput(i) when it keeps no
+   * pointer into constant input i after Prepare and never reads that input at Run (it packed a
+   * copy): the executor may then drop the weight's pages once every kernel is prepared.
+   */
+  std::function<void(size_t)> onConstantInputReleased{};
+  void releaseConstantInput(size_t i) const {
+    if (onConstantInputReleased) onConstantInputReleased(i);
+  }
 };
 
 struct RunContext {

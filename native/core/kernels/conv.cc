@@ -76,6 +76,7 @@ class ConvKernel : public Kernel {
       if (wdata) {
         k->PackWeights(wdata);
         k->weightsPacked_ = true;
+        ctx.releaseConstantInput(1);
       }
       // Opt-in (MCPC_CONV_COLBLOCK=1): a column matrix over ~2 MiB is cut into blocks of about
       // 1 MiB (whole NR panels, at least 4), each still in cache when the GEMM reads it. Measured

@@ -85,6 +85,7 @@ class ConvTransposeKernel : public Kernel {
     if (wdata) {
       k->PackWeights(wdata);
       k->weightsPacked_ = true;
+      ctx.releaseConstantInput(1);
     }
     return std::unique_ptr<Kernel>(std::move(k));
   }

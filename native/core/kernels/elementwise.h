@@ -134,6 +134,7 @@ template <class F> void VisitDType(DType t, F&& f) {
     case DType::U16: f(TypeTag<uint16_t>{}); break;
     case DType::U8: f(TypeTag<uint8_t>{}); break;
     case DType::Bool: f(TypeTag<bool>{}); break;
+    default: break;  // low-precision types never get here: the executor routes them to Cast/Q/DQ only
   }
 }
 

@@ -31,6 +31,18 @@ struct ByteBuffer {
   uint8_t* data() const { return ptr.get(); }
 };
 
+/** Whether a prologue or epilogue step of `spec` reads kernel input `i` (at run time). */
+bool StepsReadInput(const KernelSpec& spec, size_t i) {
+  for (const std::vector<FusedStep>* steps : {&spec.prologue, &spec.epilogue}) {
+    for (const FusedStep& st : *steps) {
+      for (const FusedOperand& x : st.args) {
+        if (x.kind == FusedOperand::Kind::Input && static_cast<size_t>(x.index) == i) return true;
+      }
+    }
+  }
+  return false;
+}
+
 ProgramContext MakeProgramContext(const PrepareContext& ctx, DType accDtype) {
   ProgramContext pc{ctx.spec, nullptr, ctx.constantInput, accDtype};
   pc.input = [&ctx](size_t i) { return ctx.input(i); };
@@ -249,6 +261,8 @@ StatusOr<std::unique_ptr<Kernel>> AnchoredKernel::Create(const PrepareContext& c
     const int absorbed = tile->Prepare(ctx, epilogue);
     if (absorbed >= 0) {
       k->tile_ = std::move(tile);
+      // The tile reads its packed copy of input 1, never the weight itself.
+      if (!StepsReadInput(spec, 1)) ctx.releaseConstantInput(1);
       epilogue = DropLeading(epilogue, absorbed);
     }
   }
@@ -286,6 +300,12 @@ StatusOr<std::unique_ptr<Kernel>> AnchoredKernel::Create(const PrepareContext& c
     pc.constantInput = [outer, hasPrologue](size_t i) -> const void* {
       if (!outer || (i == 0 && hasPrologue)) return nullptr;
       return outer(i);
+    };
+    std::function<void(size_t)> outerRelease = ctx.onConstantInputReleased;
+    const KernelSpec* outerSpec = &spec;
+    pc.onConstantInputReleased = [outerRelease, outerSpec, hasPrologue](size_t i) {
+      if (!outerRelease || (i == 0 && hasPrologue) || StepsReadInput(*outerSpec, i)) return;
+      outerRelease(i);
     };
     StatusOr<std::unique_ptr<Kernel>> anchor = (*factory)(pc);
     if (!anchor.ok()) return anchor.status();

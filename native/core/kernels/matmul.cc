@@ -120,6 +120,7 @@ class MatMulKernel : public Kernel {
         gemm::PackB(w + q * k->K_ * k->N_, k->N_, false, k->K_, k->N_, 1.0f, k->packedB_.data() + q * one, nullptr);
       }
       k->prepacked_ = true;
+      ctx.releaseConstantInput(1);
     }
     return std::unique_ptr<Kernel>(std::move(k));
   }
@@ -241,6 +242,7 @@ class GemmKernel : public Kernel {
       k->packedB_.reserve(gemm::LayoutB(k->K_, k->N_).size() + 1);
       gemm::PackB(static_cast<const float*>(wb), sb->shape[1], k->tb_, k->K_, k->N_, k->alpha_, k->packedB_.data(), nullptr);
       k->prepacked_ = true;
+      ctx.releaseConstantInput(1);
     }
     return std::unique_ptr<Kernel>(std::move(k));
   }
