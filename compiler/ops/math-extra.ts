@@ -4,52 +4,13 @@
 
 import { DTYPE_BITS, dtypeFromOnnx, isFloat, onnxDtypeName } from '../ir/dtype.js';
 import { defineOp, UnsupportedError } from '../ir/ops.js';
-import { OpError, TensorData, normalizeAxis, requireInput } from './common.js';
-import { splitAt } from './reduction.js';
+import { OpError, TensorData, requireInput } from './common.js';
+import { defineScan } from './reduction.js';
 
 // ---------------------------------------------------------------------------------------------
 // CumProd
 
-defineOp({
-  name: 'CumProd',
-  fusionClass: 'reduction',
-  inputs: [2, 2],
-  outputs: [1, 1],
-  onnxSince: 26,
-  infer(ctx) {
-    const x = ctx.input(0);
-    if (x.dtype === 'bool') throw new OpError('CumProd does not accept bool inputs');
-    const a = ctx.input(1);
-    if (a.dtype !== 'i32' && a.dtype !== 'i64') throw new OpError(`CumProd input axis must be i32 or i64, got ${a.dtype}`);
-    if (a.shape.length > 1 || (a.shape.length === 1 && typeof a.shape[0] === 'number' && a.shape[0] !== 1)) {
-      throw new OpError(`CumProd input axis must be a scalar, got shape [${a.shape.join(',')}]`);
-    }
-    const v = ctx.shapeValue(1);
-    if (v && typeof v[0] === 'number') normalizeAxis(v[0], x.shape.length);
-    return [x];
-  },
-  evaluate(inputs, attrs) {
-    const x = requireInput(inputs, 0, 'CumProd');
-    const axis = normalizeAxis(requireInput(inputs, 1, 'CumProd').values[0]!, x.rank);
-    const exclusive = attrs.int('exclusive', 0) !== 0;
-    const reverse = attrs.int('reverse', 0) !== 0;
-    const [outer, n, inner] = splitAt(x.dims, axis);
-    const v = x.values;
-    const out = new Float64Array(v.length);
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < inner; j++) {
-        const base = o * n * inner + j;
-        let acc = 1;
-        for (let s = 0; s < n; s++) {
-          const at = base + (reverse ? n - 1 - s : s) * inner;
-          // Exclusive scans write the product of the elements before this one (1 for the first).
-          if (exclusive) { out[at] = acc; acc *= v[at]!; } else { acc *= v[at]!; out[at] = acc; }
-        }
-      }
-    }
-    return [TensorData.fromValues(x.dtype, x.dims, out)];
-  },
-});
+defineScan('CumProd', 1, (a, v) => a * v, 26);
 
 // ---------------------------------------------------------------------------------------------
 // Det

@@ -305,45 +305,58 @@ for (const name of ['Softmax', 'LogSoftmax', 'Hardmax'] as const) {
 // ---------------------------------------------------------------------------------------------
 // CumSum
 
-function cumsumAxis(ctx: InferContext, x: TensorType): void {
+function scanAxis(op: string, ctx: InferContext, x: TensorType): void {
   const a = ctx.input(1);
-  if (a.shape.length > 1 || (a.shape.length === 1 && a.shape[0] !== 1)) throw new OpError(`CumSum input 'axis' must be a scalar, got [${a.shape}]`);
-  if (a.dtype !== 'i32' && a.dtype !== 'i64') throw new OpError(`CumSum input 'axis' must be i32 or i64, got ${a.dtype}`);
+  if (a.shape.length > 1 || (a.shape.length === 1 && a.shape[0] !== 1)) throw new OpError(`${op} input 'axis' must be a scalar, got [${a.shape}]`);
+  if (a.dtype !== 'i32' && a.dtype !== 'i64') throw new OpError(`${op} input 'axis' must be i32 or i64, got ${a.dtype}`);
   const v = ctx.shapeValue(1);
   if (v && typeof v[0] === 'number') normalizeAxis(v[0], x.shape.length);
 }
 
-defineOp({
-  name: 'CumSum',
-  fusionClass: 'reduction',
-  inputs: [2, 2],
-  outputs: [1, 1],
-  onnxSince: 11,
-  infer(ctx) {
-    const x = ctx.input(0);
-    if (x.dtype === 'bool') throw new OpError('CumSum does not accept bool inputs');
-    cumsumAxis(ctx, x);
-    return [x];
-  },
-  evaluate(inputs, attrs) {
-    const x = requireInput(inputs, 0, 'CumSum');
-    const axis = normalizeAxis(requireInput(inputs, 1, 'CumSum').values[0]!, x.rank);
-    const exclusive = attrs.int('exclusive', 0) !== 0;
-    const reverse = attrs.int('reverse', 0) !== 0;
-    const [outer, n, inner] = splitAt(x.dims, axis);
-    const v = x.values;
-    const out = new Float64Array(v.length);
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < inner; j++) {
-        const base = o * n * inner + j;
-        let acc = 0;
-        for (let s = 0; s < n; s++) {
-          const k = reverse ? n - 1 - s : s;
-          const at = base + k * inner;
-          if (exclusive) { out[at] = acc; acc += v[at]!; } else { acc += v[at]!; out[at] = acc; }
+/**
+ * Defines a running reduction along the axis given by input 1 (CumSum, CumProd): `identity` starts
+ * each scan; exclusive scans write the combination of the elements before each one.
+ */
+export function defineScan(name: string, identity: number, combine: (acc: number, v: number) => number, onnxSince: number): void {
+  defineOp({
+    name,
+    fusionClass: 'reduction',
+    inputs: [2, 2],
+    outputs: [1, 1],
+    onnxSince,
+    infer(ctx) {
+      const x = ctx.input(0);
+      if (x.dtype === 'bool') throw new OpError(`${name} does not accept bool inputs`);
+      scanAxis(name, ctx, x);
+      return [x];
+    },
+    evaluate(inputs, attrs) {
+      const x = requireInput(inputs, 0, name);
+      const axis = normalizeAxis(requireInput(inputs, 1, name).values[0]!, x.rank);
+      const exclusive = attrs.int('exclusive', 0) !== 0;
+      const reverse = attrs.int('reverse', 0) !== 0;
+      const [outer, n, inner] = splitAt(x.dims, axis);
+      const v = x.values;
+      const out = new Float64Array(v.length);
+      for (let o = 0; o < outer; o++) {
+        for (let j = 0; j < inner; j++) {
+          const base = o * n * inner + j;
+          let acc = identity;
+          for (let s = 0; s < n; s++) {
+            const at = base + (reverse ? n - 1 - s : s) * inner;
+            if (exclusive) {
+              out[at] = acc;
+              acc = combine(acc, v[at]!);
+            } else {
+              acc = combine(acc, v[at]!);
+              out[at] = acc;
+            }
+          }
         }
       }
-    }
-    return [TensorData.fromValues(x.dtype, x.dims, out)];
-  },
-});
+      return [TensorData.fromValues(x.dtype, x.dims, out)];
+    },
+  });
+}
+
+defineScan('CumSum', 0, (a, v) => a + v, 11);

@@ -1,4 +1,4 @@
-// Small ops without a family of their own: Hardmax, CumProd, SwiGLU (rounded step by step like
+// Small ops without a family of their own: Hardmax, SwiGLU (rounded step by step like
 // the numpy reference, so f16 matches), and the index-remapping copies CenterCropPad and
 // ReverseSequence (any dtype, moved as bytes).
 #include <algorithm>
@@ -57,60 +57,6 @@ StatusOr<std::unique_ptr<Kernel>> MakeHardmax(const PrepareContext& ctx) {
               }
             }
             if (n > 0) y[base + at * inner] = one;
-          }
-        }
-        return Status::Ok();
-      };
-    }
-  });
-  return MakeKernel(fn);
-}
-
-// ---------------------------------------------------------------------------------------------
-// CumProd (the multiplicative twin of CumSum; integers wrap)
-
-StatusOr<std::unique_ptr<Kernel>> MakeCumProd(const PrepareContext& ctx) {
-  const KernelSpec& spec = ctx.spec;
-  const Slot* x = ctx.input(0);
-  if (!x || !ctx.input(1)) return BadPlan(spec, "needs data and axis");
-  if (!(Bit(x->dtype) & kNumericTypes)) return Unsupported(spec, x->dtype);
-  const Ints dims = x->shape;
-  const bool exclusive = spec.Int("exclusive", 0) != 0, reverse = spec.Int("reverse", 0) != 0;
-  const std::string source = spec.source;
-  RunFn fn;
-  VisitDType(x->dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if constexpr (!kIsBool<T>) {
-      fn = [=](const std::vector<TensorView>& in, const std::vector<TensorView>& out, RunContext&) {
-        const int64_t r = static_cast<int64_t>(dims.size());
-        int64_t axis = ReadInts(in[1].data, in[1].dtype, 1)[0];
-        axis = axis < 0 ? axis + r : axis;
-        if (axis < 0 || axis >= r) return MCPC_ERROR(MCPC_E_KERNEL, "CumProd (node %s): axis out of range", source.c_str());
-        const int64_t outer = Numel(Ints(dims.begin(), dims.begin() + axis)), n = dims[axis];
-        const int64_t inner = Numel(Ints(dims.begin() + axis + 1, dims.end()));
-        const T* src = in[0].as<const T>();
-        T* dst = out[0].as<T>();
-        using A = typename std::conditional<kIsFloat<T>, double, uint64_t>::type;
-        auto store = [&](int64_t at, A acc) {
-          if constexpr (kIsFloat<T>) dst[at] = FromDouble<T>(acc);
-          else dst[at] = static_cast<T>(acc);
-        };
-        for (int64_t o = 0; o < outer; ++o) {
-          for (int64_t i = 0; i < inner; ++i) {
-            A acc = 1;
-            for (int64_t s = 0; s < n; ++s) {
-              const int64_t at = (o * n + (reverse ? n - 1 - s : s)) * inner + i;
-              A v;
-              if constexpr (kIsFloat<T>) v = ToDouble(src[at]);
-              else v = static_cast<A>(static_cast<int64_t>(src[at]));
-              if (exclusive) {
-                store(at, acc);
-                acc = acc * v;
-              } else {
-                acc = acc * v;
-                store(at, acc);
-              }
-            }
           }
         }
         return Status::Ok();
@@ -244,7 +190,6 @@ StatusOr<std::unique_ptr<Kernel>> MakeReverseSequence(const PrepareContext& ctx)
 }
 
 MCPC_REGISTER_KERNEL("Hardmax", MakeHardmax);
-MCPC_REGISTER_KERNEL("CumProd", MakeCumProd);
 MCPC_REGISTER_KERNEL("SwiGLU", MakeSwiGlu);
 MCPC_REGISTER_KERNEL("CenterCropPad", MakeCenterCropPad);
 MCPC_REGISTER_KERNEL("ReverseSequence", MakeReverseSequence);

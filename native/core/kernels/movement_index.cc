@@ -1,5 +1,5 @@
 // Index-driven data movement: Gather, GatherElements, GatherND, ScatterND, ScatterElements, OneHot,
-// TopK and CumSum (compiler/ops/indexing.ts, reduction.ts). Negative indices count from the end of
+// TopK, CumSum and CumProd (compiler/ops/indexing.ts, reduction.ts, math-extra.ts). Negative indices count from the end of
 // their axis; an index out of range fails the run with MCPC_E_KERNEL naming the node, never reads
 // or writes out of bounds.
 #include <algorithm>
@@ -347,16 +347,18 @@ StatusOr<std::unique_ptr<Kernel>> MakeTopK(const PrepareContext& ctx) {
   return MakeKernel(std::move(fn));
 }
 
-// ---- CumSum ----------------------------------------------------------------------------------
+// ---- CumSum, CumProd --------------------------------------------------------------------------
 
-StatusOr<std::unique_ptr<Kernel>> MakeCumSum(const PrepareContext& ctx) {
+/** A running sum or product along the axis given by input 1; integers wrap, floats accumulate in double. */
+template <bool kProduct>
+StatusOr<std::unique_ptr<Kernel>> MakeScan(const PrepareContext& ctx) {
   const KernelSpec& spec = ctx.spec;
   const Slot* x = ctx.input(0);
   if (!x || !ctx.input(1)) return BadPlan(spec, "needs data and axis");
   if (!(Bit(x->dtype) & kNumericTypes)) return Unsupported(spec, x->dtype);
   const Ints dims = x->shape;
   const bool exclusive = spec.Int("exclusive", 0) != 0, reverse = spec.Int("reverse", 0) != 0;
-  const std::string source = spec.source;
+  const std::string source = spec.source, op = spec.op;
   RunFn fn;
   VisitDType(x->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -365,27 +367,27 @@ StatusOr<std::unique_ptr<Kernel>> MakeCumSum(const PrepareContext& ctx) {
         const int64_t r = static_cast<int64_t>(dims.size());
         int64_t axis = ReadInts(in[1].data, in[1].dtype, 1)[0];
         axis = axis < 0 ? axis + r : axis;
-        if (axis < 0 || axis >= r) return MCPC_ERROR(MCPC_E_KERNEL, "CumSum (node %s): axis out of range", source.c_str());
+        if (axis < 0 || axis >= r) return MCPC_ERROR(MCPC_E_KERNEL, "%s (node %s): axis out of range", op.c_str(), source.c_str());
         const int64_t outer = Numel(Ints(dims.begin(), dims.begin() + axis)), n = dims[axis];
         const int64_t inner = Numel(Ints(dims.begin() + axis + 1, dims.end()));
         const T* src = in[0].as<const T>();
         T* dst = out[0].as<T>();
         using A = typename std::conditional<kIsFloat<T>, double, uint64_t>::type;  // integers wrap
+        auto store = [&](int64_t at, A acc) {
+          if constexpr (kIsFloat<T>) dst[at] = FromDouble<T>(acc);
+          else dst[at] = static_cast<T>(acc);
+        };
         for (int64_t o = 0; o < outer; ++o) {
           for (int64_t i = 0; i < inner; ++i) {
-            A acc = 0;
+            A acc = kProduct ? 1 : 0;
             for (int64_t s = 0; s < n; ++s) {
               const int64_t at = (o * n + (reverse ? n - 1 - s : s)) * inner + i;
               A v;
               if constexpr (kIsFloat<T>) v = ToDouble(src[at]);
               else v = static_cast<A>(src[at]);
-              if (exclusive) {
-                if constexpr (kIsFloat<T>) dst[at] = FromDouble<T>(acc); else dst[at] = static_cast<T>(acc);
-                acc += v;
-              } else {
-                acc = acc + v;
-                if constexpr (kIsFloat<T>) dst[at] = FromDouble<T>(acc); else dst[at] = static_cast<T>(acc);
-              }
+              if (exclusive) store(at, acc);
+              acc = kProduct ? acc * v : acc + v;
+              if (!exclusive) store(at, acc);
             }
           }
         }
@@ -404,7 +406,8 @@ MCPC_REGISTER_KERNEL("ScatterND", MakeScatterND);
 MCPC_REGISTER_KERNEL("ScatterElements", MakeScatterElements);
 MCPC_REGISTER_KERNEL("OneHot", MakeOneHot);
 MCPC_REGISTER_KERNEL("TopK", MakeTopK);
-MCPC_REGISTER_KERNEL("CumSum", MakeCumSum);
+MCPC_REGISTER_KERNEL("CumSum", MakeScan<false>);
+MCPC_REGISTER_KERNEL("CumProd", MakeScan<true>);
 
 }  // namespace
 }  // namespace ew
