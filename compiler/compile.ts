@@ -13,6 +13,7 @@ import { OPTIMIZER_PASSES, runPipeline, type Phase, type PipelineResult } from '
 import type { Pass } from './passes/pass.js';
 import { emitPlan, type EmittedPlan } from './plan/emit-plan.js';
 import { checkCpuSupport } from './targets/cpu.js';
+import { emitCudaCode } from './targets/cuda/index.js';
 
 export const TARGETS: readonly Target[] = ['cpu', 'cuda'];
 export const PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'fp16', 'bf16'];
@@ -80,7 +81,6 @@ export function readModelFile(path: string): ModelSource {
 export function compileModel(source: ModelSource, options: CompileOptions = {}): CompileResult {
   const target = options.target ?? 'cpu';
   const precision = options.precision ?? 'fp32';
-  if (target === 'cuda') throw diagnostic('badFlag', { reason: 'target cuda is not available yet: this build compiles for --target cpu' });
   if (target === 'cpu' && precision !== 'fp32') throw diagnostic('badFlag', { reason: `--precision ${precision} is not available for --target cpu (use fp32)` });
   const optimize = options.optimize ?? true;
   const skip = !optimize
@@ -101,6 +101,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   const pipeline = runPipeline(graph, {
     shapeBindings: options.shapes,
     valueBindings: options.values,
+    floatStorage: precision === 'fp16' ? 'f16' : precision === 'bf16' ? 'bf16' : 'f32',
     printAfter: options.printAfter,
     print: options.print,
     compileTo: options.compileTo,
@@ -116,7 +117,9 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   if (!TARGET_RUNS_FUSED_KERNELS[target] && result.emitted.plan.kernels.some((k) => k.epilogue || k.prologue)) {
     throw diagnostic('badFlag', { reason: `-O1 (kernel fusion) is not available for --target ${target} yet: its executor does not run fused prologue/epilogue steps; use -O0 (see the fused IR with --print-after=fuse)` });
   }
+  result.emitted.plan.precision = precision;
   if (target === 'cpu') checkCpuSupport(result.emitted.plan);
+  if (target === 'cuda') emitCudaCode(result.emitted.plan, precision);
   result.reached = 'plan';
   lap('plan');
   if (options.compileTo === 'plan') return result;

@@ -152,6 +152,49 @@ export interface FusedStep {
   source: string;
 }
 
+/**
+ * Target cuda: one launch of a generated kernel, an `extern "C" __global__` function `entry` in the
+ * plan's CUDA source (KernelPlan.cuda). Shapes, strides and constants are baked into the source;
+ * the kernel's parameters are device pointers to the slots `args`, in order (`const T*` for slots
+ * it reads, `T*` for the one it writes).
+ */
+export interface CudaLaunch {
+  entry: string;
+  grid: [number, number, number];
+  block: [number, number, number];
+  /** Dynamic shared memory in bytes. */
+  sharedBytes: number;
+  args: number[];
+}
+
+/**
+ * Target cuda: how a kernel runs. With `library`, the runtime first computes the anchor op with a
+ * vendor library into the kernel's output slot (inputs[0..arity) are the anchor's, as on cpu):
+ *   cublaslt  MatMul  Y = A @ B, numpy-broadcast batch dimensions
+ *             Gemm    Y = alpha * op(A) @ op(B) (transA, transB); C is not read: `after` adds beta * C
+ *   cudnn     Conv    Y = conv(X, W) (pads, strides, dilations, group); the bias is not read: `after` adds it
+ * then `after` runs, in place on that output (the epilogue); without `library` the launches are
+ * the whole kernel. `before` runs first (reserved for prologues of library anchors).
+ */
+export interface CudaKernelCode {
+  library?: 'cublaslt' | 'cudnn';
+  before: CudaLaunch[];
+  after: CudaLaunch[];
+}
+
+/** Target cuda: the generated kernels of a plan, one translation unit compiled by NVRTC at load. */
+export interface CudaModuleSource {
+  /**
+   * CUDA C++ source. It includes "mcpc_prelude.cuh", which the runtime provides (half/bfloat16
+   * storage types and conversions; test/cuda emulates it on the CPU), and nothing else.
+   */
+  source: string;
+  /** SHA-256 of `source`: the key of the runtime's on-disk cache of compiled code. */
+  sha256: string;
+  /** Oldest compute capability the code needs, as major * 10 + minor (80 = sm_80). */
+  minComputeCapability: number;
+}
+
 export interface Kernel {
   id: number;
   family: KernelFamily;
@@ -177,6 +220,8 @@ export interface Kernel {
   /** ONNX node names this kernel computes. */
   sources: string[];
   module: string;
+  /** Target cuda: how the kernel runs (see CudaKernelCode). */
+  cuda?: CudaKernelCode;
 }
 
 export interface KernelPlan {
@@ -186,6 +231,10 @@ export interface KernelPlan {
   /** Slot id of each model output, in output order (an output may be an input or weight slot). */
   outputSlots: number[];
   inputSlots: number[];
+  /** Numeric precision of the plan's contractions (the header's; fp16/bf16 also store activations so). */
+  precision?: Precision;
+  /** Target cuda: the generated kernels. */
+  cuda?: CudaModuleSource;
 }
 
 export function alignUp(x: number, a: number): number {

@@ -10,6 +10,11 @@ export interface PassContext {
   readonly shapeBindings: ReadonlyMap<string, readonly number[]>;
   /** Input contents fixed at compile time with --value (input name -> data), applied by bind-shapes. */
   readonly valueBindings: ReadonlyMap<string, readonly number[]>;
+  /**
+   * Storage type of the plan's float activations and weights: 'f32', or 'f16'/'bf16' from
+   * --precision fp16|bf16, applied by lower-precision.
+   */
+  readonly floatStorage: 'f32' | 'f16' | 'bf16';
   /** Per-pass counters (nodes removed, constants folded...) for --json and progress output. */
   readonly stats: Map<string, Record<string, number>>;
 }
@@ -29,8 +34,9 @@ export function bumpStat(ctx: PassContext, pass: string, key: string, by = 1): v
 export function newPassContext(
   shapeBindings: ReadonlyMap<string, readonly number[]> = new Map(),
   valueBindings: ReadonlyMap<string, readonly number[]> = new Map(),
+  floatStorage: PassContext['floatStorage'] = 'f32',
 ): PassContext {
-  return { shapeBindings, valueBindings, stats: new Map() };
+  return { shapeBindings, valueBindings, floatStorage, stats: new Map() };
 }
 
 export type SymbolBindings = Map<string, Dim>;

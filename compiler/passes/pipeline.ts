@@ -19,6 +19,7 @@ import { fuseMatMulAddPass } from './fuse-matmul-add.js';
 import { fuseSoftmaxPass } from './fuse-softmax.js';
 import { fusePass } from './fuse.js';
 import { inferShapesPass } from './infer-shapes.js';
+import { lowerPrecisionPass } from './lower-precision.js';
 import { newPassContext, type Pass, type PassContext } from './pass.js';
 
 /** Points where compilation can stop (--compile-to); 'import' is the graph as imported. */
@@ -47,6 +48,7 @@ export const PIPELINE: readonly Step[] = [
   { pass: fuseAttentionPass, why: 'QK^T, scale, mask, softmax and V in one op, after softmax is whole' },
   { pass: fuseMatMulAddPass, why: 'a 2-D MatMul with a bias is a Gemm' },
   { pass: eliminateDeadCodePass, phase: 'optimized', why: 'drop the nodes the patterns replaced' },
+  { pass: lowerPrecisionPass, why: 'fp16/bf16 plans store floats in half precision; before fusion, so the casts at the edges fuse' },
   { pass: fusePass, why: 'last: groups the final nodes into kernels, so intermediates stay out of memory (-O0 skips it)' },
 ];
 
@@ -61,6 +63,8 @@ export interface PipelineOptions {
   shapeBindings?: ReadonlyMap<string, readonly number[]>;
   /** Input contents fixed at compile time (--value). */
   valueBindings?: ReadonlyMap<string, readonly number[]>;
+  /** Storage type of float activations and weights (lower-precision); 'f32' by default. */
+  floatStorage?: PassContext['floatStorage'];
   /** Pass names (or 'all') after which to print the IR. */
   printAfter?: readonly string[];
   /** Where printed IR goes (default: standard error). */
@@ -90,7 +94,7 @@ export function checkPassNames(names: readonly string[]): void {
 }
 
 export function runPipeline(g: Graph, options: PipelineOptions = {}): PipelineResult {
-  const ctx = newPassContext(options.shapeBindings, options.valueBindings);
+  const ctx = newPassContext(options.shapeBindings, options.valueBindings, options.floatStorage);
   const printAfter = new Set(options.printAfter ?? []);
   checkPassNames([...printAfter]);
   const print = options.print ?? ((t: string) => process.stderr.write(t));

@@ -3,28 +3,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { interpret } from '../../compiler/interpreter/interpret.js';
-import type { DType } from '../../compiler/ir/dtype.js';
-import { TensorData } from '../../compiler/ir/tensor.js';
 import { importOnnxFile } from '../../compiler/onnx/import.js';
 import { fixturePath, listFixtures, materializeFixture } from '../helpers/fixture-models.js';
-import { makeInputs, runOrt, toIrDtype, type TensorValue } from '../helpers/ort.js';
-
-function toTensorData(v: TensorValue): TensorData {
-  const dtype = toIrDtype(v.dtype) as DType;
-  const data = v.data instanceof BigInt64Array ? Float64Array.from(v.data, Number) : Float64Array.from(v.data as ArrayLike<number>);
-  return TensorData.fromValues(dtype, v.dims, data);
-}
-
-/** max |a - b| / max |b| */
-export function relativeError(actual: Float64Array, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < actual.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / (scale || 1);
-}
+import { relativeError, toTensorData } from '../helpers/compare.js';
+import { makeInputs, runOrt } from '../helpers/ort.js';
 
 describe('reference interpreter vs onnxruntime on small models', () => {
   for (const fixture of listFixtures()) {
