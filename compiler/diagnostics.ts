@@ -44,12 +44,17 @@ export const DIAGNOSTICS = {
   // has one entry in one catalogue.
   invalidPlan: { code: 'MCPC4010', message: 'the plan in {path} is inconsistent: {reason}' },
   noKernel: { code: 'MCPC4011', message: 'no {target} kernel for {op} ({detail}) at node {node}' },
+  targetMismatch: { code: 'MCPC4012', message: '{path} is compiled for target {target}; it cannot run on device {device}' },
   badFeed: { code: 'MCPC5001', message: '{reason}' },
   outOfMemory: { code: 'MCPC5002', message: 'out of memory: {reason}' },
   kernelFailed: { code: 'MCPC5003', message: 'kernel {op} at node {node} failed: {reason}' },
   disposed: { code: 'MCPC5004', message: 'the session has been disposed' },
   addonUnavailable: { code: 'MCPC5005', message: 'the native addon cannot be loaded: {reason}' },
   deviceUnavailable: { code: 'MCPC5006', message: 'device {device} is not available: {reason}' },
+  cudaFailed: { code: 'MCPC5101', message: 'a CUDA, cuBLAS, cuDNN or NVRTC call failed: {reason}' },
+  deviceOutOfMemory: { code: 'MCPC5102', message: 'out of memory on device {device}: {reason}' },
+  cudaCompileFailed: { code: 'MCPC5103', message: 'NVRTC could not compile the plan\'s CUDA source: {log}' },
+  computeCapability: { code: 'MCPC5104', message: 'the artifact needs compute capability {needed}; device {device} is {actual}' },
 } as const;
 
 export type DiagnosticId = keyof typeof DIAGNOSTICS;

@@ -13,6 +13,16 @@ export const RUNTIME_CODES = {
   addonUnavailable: 'MCPC5005',
   /** The requested device is not available in this build or on this machine. */
   deviceUnavailable: 'MCPC5006',
+  /** The artifact was compiled for another target than the device it is loaded on. */
+  targetMismatch: 'MCPC4012',
+  /** A CUDA, cuBLAS, cuDNN or NVRTC call failed (the message names the kernel and the call). */
+  cudaFailed: 'MCPC5101',
+  /** Out of device memory. */
+  deviceOutOfMemory: 'MCPC5102',
+  /** NVRTC could not compile the plan's CUDA source (the message holds the first lines of its log). */
+  cudaCompileFailed: 'MCPC5103',
+  /** The plan needs a newer GPU than the device. */
+  computeCapability: 'MCPC5104',
 } as const;
 
 export class RuntimeError extends Error {

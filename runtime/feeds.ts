@@ -1,14 +1,17 @@
 // Feed validation, on the JS side so that errors name the tensor and the dimension
 // ("feeds.input_ids.dims[1] must be 128, got 64") before anything crosses into native code.
-// Accepts our Tensor and objects shaped like onnxruntime-common's Tensor ({type, dims, data}).
+// Accepts our Tensor, objects shaped like onnxruntime-common's Tensor ({type, dims, data}), and
+// DeviceTensors (which only a session on a CUDA device can take).
 
 import type { TensorSpec } from '../compiler/artifact/format.js';
+import { DeviceTensor } from './device-tensor.js';
 import { feedError } from './errors.js';
 import { dataLength, DTYPES, isTensorDType, Tensor, toTensorDType, type OrtTensorType, type TensorData, type TensorDType } from './tensor.js';
 
 /** What `session.run` accepts per input. */
 export type FeedTensor =
   | Tensor
+  | DeviceTensor
   | { readonly type: OrtTensorType | TensorDType; readonly dims: readonly number[]; readonly data: TensorData }
   | { readonly dtype: TensorDType | OrtTensorType; readonly dims: readonly number[]; readonly data: TensorData };
 
@@ -16,8 +19,8 @@ export type Feeds = Readonly<Record<string, FeedTensor>>;
 
 const shapeText = (dims: readonly unknown[]) => `[${dims.join(',')}]`;
 
-/** Validates `feeds` against the model's inputs and returns their data in input order. */
-export function orderFeeds(feeds: unknown, inputs: readonly TensorSpec[]): TensorData[] {
+/** Validates `feeds` against the model's inputs and returns their data (or device tensors) in input order. */
+export function orderFeeds(feeds: unknown, inputs: readonly TensorSpec[]): (TensorData | DeviceTensor)[] {
   const names = inputs.map((i) => i.name).join(', ');
   if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds)) {
     throw feedError('type', `feeds must be an object mapping input names (${names}) to tensors`);
@@ -28,10 +31,26 @@ export function orderFeeds(feeds: unknown, inputs: readonly TensorSpec[]): Tenso
   return inputs.map((spec) => checkFeed((feeds as Record<string, unknown>)[spec.name], spec, names));
 }
 
-function checkFeed(value: unknown, spec: TensorSpec, names: string): TensorData {
+function checkDims(where: string, dims: readonly unknown[], spec: TensorSpec): void {
+  if (dims.length !== spec.shape.length) {
+    throw feedError('range', `${where}.dims must have rank ${spec.shape.length} (${shapeText(spec.shape)}), got ${shapeText(dims)}`);
+  }
+  spec.shape.forEach((want, k) => {
+    if (dims[k] !== want) throw feedError('range', `${where}.dims[${k}] must be ${want}, got ${String(dims[k])}`);
+  });
+}
+
+function checkFeed(value: unknown, spec: TensorSpec, names: string): TensorData | DeviceTensor {
   const where = `feeds.${spec.name}`;
   if (value === undefined) throw feedError('type', `${where} is missing (the model's inputs: ${names})`);
   if (value === null || typeof value !== 'object') throw feedError('type', `${where} must be a Tensor, got ${value === null ? 'null' : typeof value}`);
+  if (value instanceof DeviceTensor) {
+    if (value.disposed) throw feedError('type', `${where} is a DeviceTensor that has been disposed`);
+    if (value.dtype !== spec.dtype) throw feedError('type', `${where} must have dtype ${spec.dtype}, got a ${value.dtype} DeviceTensor`);
+    checkDims(where, value.dims, spec);
+    // Inputs fixed at compile time (spec.values) are not compared: the data is on the device.
+    return value;
+  }
   const v = value as { dtype?: unknown; type?: unknown; dims?: unknown; data?: unknown };
   const typeName = v instanceof Tensor ? v.dtype : (v.dtype ?? v.type);
   const dtype = toTensorDType(typeName);
@@ -44,13 +63,7 @@ function checkFeed(value: unknown, spec: TensorSpec, names: string): TensorData 
     throw feedError('type', `${where}.data must be a ${expected.name} for dtype ${dtype}, got ${got}`);
   }
   if (!Array.isArray(v.dims)) throw feedError('type', `${where}.dims must be an array`);
-  const dims = v.dims as unknown[];
-  if (dims.length !== spec.shape.length) {
-    throw feedError('range', `${where}.dims must have rank ${spec.shape.length} (${shapeText(spec.shape)}), got ${shapeText(dims)}`);
-  }
-  spec.shape.forEach((want, k) => {
-    if (dims[k] !== want) throw feedError('range', `${where}.dims[${k}] must be ${want}, got ${String(dims[k])}`);
-  });
+  checkDims(where, v.dims as unknown[], spec);
   const count = dataLength(dtype, spec.shape.reduce((a, d) => a * d, 1));
   if (v.data.length !== count) {
     const unit = DTYPES[dtype].packedBits ? 'bytes' : 'elements';

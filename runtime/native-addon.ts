@@ -25,17 +25,53 @@ export interface NativeLoadArgs {
   weightsLength: number;
   weights: { offset: number; byteLength: number }[];
   threads?: number;
+  /** 'cpu' (the default), 'cuda' or 'cuda:N': a cuda device loads a NativeCudaSession. */
+  device?: string;
+}
+
+/** A tensor in GPU memory (cuda builds): what a cuda session returns for outputLocation 'device'. */
+export interface NativeDeviceTensor {
+  readonly dtype: string;
+  readonly dims: number[];
+  /** The CUDA device ordinal (-1 once disposed). */
+  readonly device: number;
+  readonly byteLength: number;
+  readonly disposed: boolean;
+  /** Copies the tensor to a new TypedArray of its dtype's class. */
+  download(): Promise<TensorData>;
+  /** Frees the device memory (after a run or download in flight finishes). Idempotent. */
+  dispose(): void;
 }
 
 export interface NativeSession {
-  /** Inputs in model order; optional preallocated outputs. Resolves with the outputs in model order. */
-  run(inputs: ArrayBufferView[], outputs?: (ArrayBufferView | undefined)[]): Promise<TensorData[]>;
+  /**
+   * Inputs in model order (a cuda session also takes device tensors); optional preallocated host
+   * outputs. Resolves with the outputs in model order: TypedArrays, or device tensors when a cuda
+   * session is asked for outputLocation 'device'.
+   */
+  run(inputs: (ArrayBufferView | NativeDeviceTensor)[], outputs?: (ArrayBufferView | undefined)[], outputLocation?: 'host' | 'device'): Promise<(TensorData | NativeDeviceTensor)[]>;
   /** Releases the arena and kernels (after an in-flight run finishes). Idempotent. */
   dispose(): void;
   readonly threads: number;
   readonly arenaBytes: number;
   /** Bytes of mapped weight pages given back after load (0 when loaded from bytes). */
   readonly releasedWeightBytes: number;
+  /** Cuda sessions: 'cuda:N'. */
+  readonly device?: string;
+  /** Cuda sessions: 'pending' (before the first run), 'captured', 'off' or 'failed: <why>'. */
+  readonly cudaGraph?: string;
+  /** Cuda sessions: bytes of weights in device memory. */
+  readonly weightBytes?: number;
+  /** Cuda sessions: bytes of device memory held (weights, arena, I/O buffers, workspace). */
+  readonly deviceBytes?: number;
+}
+
+export interface CudaDeviceInfo {
+  ordinal: number;
+  name: string;
+  /** major * 10 + minor (90 = sm_90). */
+  computeCapability: number;
+  memoryBytes: number;
 }
 
 export interface NativeAddon {
@@ -43,7 +79,11 @@ export interface NativeAddon {
   /** IR ops with a registered CPU kernel, sorted. */
   kernelNames(): string[];
   cpuFeatures(): { avx2: boolean; avx512: boolean };
-  buildInfo(): { cuda: boolean; napiVersion: number; duplicateKernels: string[] };
+  buildInfo(): { cuda: boolean; cudnn: boolean; cudaVersion?: string; cudnnVersion?: string; napiVersion: number; duplicateKernels: string[] };
+  /** The CUDA devices of this machine; empty without a CUDA build, driver or device. */
+  cudaDevices(): CudaDeviceInfo[];
+  /** Copies a host tensor to a new device tensor (device 'cuda' or 'cuda:N', default cuda:0). */
+  uploadTensor(args: { data: ArrayBufferView; dtype: string; dims: readonly number[]; device?: string }): Promise<NativeDeviceTensor>;
 }
 
 export const ADDON_FILE = 'mcpc_native.node';

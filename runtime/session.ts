@@ -1,19 +1,25 @@
 // Session: a loaded artifact, ready to run on a device. load() reads and validates the artifact,
 // then hands its plan and its bytes (weights used in place) to the native executor off the main
-// thread; run() validates feeds here, queues behind any run in flight (one arena per session) and
-// resolves with the outputs as Tensors. Native errors are re-raised at the caller's call site.
+// thread (the cpu executor, or the CUDA backend for a cuda artifact on a 'cuda:N' device); run()
+// validates feeds here, queues behind any run in flight (one arena per session) and resolves with
+// the outputs as Tensors (or DeviceTensors left in GPU memory). Native errors are re-raised at the
+// caller's call site.
 
 import type { TensorSpec } from '../compiler/artifact/format.js';
 import { readArtifact, readArtifactHead, type ArtifactHead } from './artifact-reader.js';
+import { DeviceTensor, nativeDeviceTensor, wrapNativeDeviceTensor } from './device-tensor.js';
 import { feedError, rethrowNative, RuntimeError, RUNTIME_CODES } from './errors.js';
 import { orderFeeds, type Feeds } from './feeds.js';
-import { loadNativeAddon, type NativeSession } from './native-addon.js';
+import { loadNativeAddon, type CudaDeviceInfo, type NativeDeviceTensor, type NativeSession } from './native-addon.js';
 import { dataLength, DTYPES, isTensorDType, Tensor, type TensorData, type TensorDType } from './tensor.js';
 
 export interface SessionOptions {
-  /** 'cpu' (the default). CUDA devices ('cuda:0') are not available in this build. */
+  /**
+   * 'cpu', 'cuda' (= 'cuda:0') or 'cuda:N'; it must match the artifact's target (compile with
+   * --target cuda for a CUDA device). Default: 'cpu' for cpu artifacts, 'cuda:0' for cuda ones.
+   */
   device?: string;
-  /** Threads for kernels, the calling thread included (default: all hardware threads). */
+  /** Threads for cpu kernels, the calling thread included (default: all hardware threads). */
   threads?: number;
   /**
    * When loading from a path: also check the weights section's SHA-256 (reads every weight byte
@@ -27,6 +33,11 @@ export interface SessionOptions {
 export interface RunOptions {
   /** Preallocated output buffers by output name, written in place instead of new ones. */
   outputs?: Readonly<Record<string, TensorData>>;
+  /**
+   * 'host' (the default): outputs are Tensors in host memory. 'device' (sessions on a CUDA device):
+   * outputs stay in GPU memory as DeviceTensors, which a later run can take as feeds.
+   */
+  outputLocation?: 'host' | 'device';
 }
 
 export interface TensorInfo {
@@ -35,13 +46,38 @@ export interface TensorInfo {
   readonly shape: readonly number[];
 }
 
-const DEVICES = ['cpu'];
 const MAX_THREADS = 1024;
 
+interface Device {
+  kind: 'cpu' | 'cuda';
+  /** 'cpu' or 'cuda:N'. */
+  name: string;
+}
+
+/** 'cpu', 'cpu:0', 'cuda', 'cuda:N'; undefined for anything else. */
+function parseDevice(device: unknown): Device | undefined {
+  if (device === 'cpu' || device === 'cpu:0') return { kind: 'cpu', name: 'cpu' };
+  if (device === 'cuda') return { kind: 'cuda', name: 'cuda:0' };
+  const m = typeof device === 'string' ? /^cuda:(\d{1,4})$/.exec(device) : null;
+  return m ? { kind: 'cuda', name: `cuda:${Number(m[1])}` } : undefined;
+}
+
+/** The CUDA devices this build and machine offer: [] without a CUDA build, driver or device. */
+export function cudaDevices(): CudaDeviceInfo[] {
+  return loadNativeAddon().cudaDevices();
+}
+
 function checkOptions(options: SessionOptions): void {
-  const device = options.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'cpu:0') {
-    throw new RuntimeError(RUNTIME_CODES.deviceUnavailable, `device ${String(device)} is not available in this build (devices: ${DEVICES.join(', ')})`);
+  const device = options.device;
+  if (device !== undefined && !parseDevice(device)) {
+    const cuda = loadNativeAddon().buildInfo().cuda;
+    throw new RuntimeError(RUNTIME_CODES.deviceUnavailable, `device ${String(device)} is not available in this build (devices: cpu${cuda ? ', cuda, cuda:N' : ''})`);
+  }
+  if (device !== undefined && parseDevice(device)!.kind === 'cuda' && !loadNativeAddon().buildInfo().cuda) {
+    throw new RuntimeError(
+      RUNTIME_CODES.deviceUnavailable,
+      `device ${String(device)} is not available in this build: this build of mcpc has no CUDA backend (rebuild it where a CUDA toolkit with cuBLAS and NVRTC is installed, e.g. npx cmake-js compile --CDMCPC_CUDA=ON --CDCUDAToolkit_ROOT=<toolkit>)`,
+    );
   }
   const t = options.threads;
   if (t !== undefined && (!Number.isSafeInteger(t) || t < 1 || t > MAX_THREADS)) {
@@ -64,13 +100,16 @@ export class Session {
   readonly outputs: readonly TensorInfo[];
   /** The artifact's path, header and plan (a path load keeps the weights in the mapped file). */
   readonly artifact: ArtifactHead;
+  /** Where the session runs: 'cpu' or 'cuda:N'. */
+  readonly device: string;
   #native: NativeSession | undefined;
   /** Tail of the run queue: runs start one after another, never together. */
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
 
-  private constructor(artifact: ArtifactHead, native: NativeSession, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[]) {
+  private constructor(artifact: ArtifactHead, native: NativeSession, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[], device: string) {
     this.artifact = artifact;
+    this.device = device;
     this.#native = native;
     this.inputs = inputs;
     this.outputs = outputs;
@@ -104,8 +143,19 @@ export class Session {
       weightsLength = weights.length;
     } else throw new TypeError('Session.load expects a path or the artifact bytes (Uint8Array)');
     const { header, plan } = artifact;
-    if (header.target !== 'cpu' || plan.target !== 'cpu') {
-      throw new RuntimeError(RUNTIME_CODES.deviceUnavailable, `${artifact.path} is compiled for target ${header.target}; this build runs cpu artifacts only`);
+    const device = parseDevice(options.device ?? (header.target === 'cuda' ? 'cuda:0' : 'cpu'))!;
+    if (device.kind === 'cuda' && !loadNativeAddon().buildInfo().cuda) {
+      throw new RuntimeError(
+        RUNTIME_CODES.deviceUnavailable,
+        `device ${device.name} is not available in this build: this build of mcpc has no CUDA backend, and ${artifact.path} is compiled for target cuda`,
+      );
+    }
+    if (header.target !== device.kind || plan.target !== device.kind) {
+      const hint = header.target === 'cuda' ? "load it with device 'cuda:N'" : "load it with device 'cpu'";
+      throw new RuntimeError(
+        RUNTIME_CODES.targetMismatch,
+        `${artifact.path} is compiled for target ${header.target}; it cannot run on device ${device.name} (compile it with --target ${device.kind}, or ${hint})`,
+      );
     }
     const inputs = Object.freeze(header.inputs.map((s) => info(s, 'input')));
     const outputs = Object.freeze(header.outputs.map((s) => info(s, 'output')));
@@ -120,16 +170,33 @@ export class Session {
         weightsLength,
         weights: header.weights.map((w) => ({ offset: w.offset, byteLength: w.byteLength })),
         ...(options.threads !== undefined ? { threads: options.threads } : {}),
+        ...(device.kind === 'cuda' ? { device: device.name } : {}),
       });
     } catch (e) {
       rethrowNative(e, callSite);
     }
-    return new Session(artifact, native, inputs, outputs);
+    return new Session(artifact, native, inputs, outputs, device.name);
   }
 
-  /** Threads the session's kernels use (0 once disposed). */
+  /** Threads the session's kernels use (0 once disposed; 1 on a CUDA device: the thread that enqueues). */
   get threads(): number {
     return this.#native?.threads ?? 0;
+  }
+
+  /**
+   * On a CUDA device: 'pending' until the first run, then 'captured' (later runs replay one CUDA
+   * graph), 'off' (MCPC_CUDA_GRAPH=0 or MCPC_CUDA_SYNC=1) or 'failed: <why>' (runs stay eager).
+   */
+  get cudaGraph(): string | undefined {
+    return this.#native?.cudaGraph;
+  }
+
+  /**
+   * On a CUDA device: bytes of device memory the session holds (weights, arena, input and output
+   * buffers, library workspace); undefined on cpu or once disposed.
+   */
+  get deviceBytes(): number | undefined {
+    return this.#native?.deviceBytes;
   }
 
   get disposed(): boolean {
@@ -137,16 +204,20 @@ export class Session {
   }
 
   /** Runs the model; the work happens off the main thread. */
-  async run(feeds: Feeds, options: RunOptions = {}): Promise<Record<string, Tensor>> {
+  async run(feeds: Feeds, options?: RunOptions & { outputLocation?: 'host' }): Promise<Record<string, Tensor>>;
+  async run(feeds: Feeds, options: RunOptions & { outputLocation: 'device' }): Promise<Record<string, DeviceTensor>>;
+  async run(feeds: Feeds, options: RunOptions = {}): Promise<Record<string, Tensor | DeviceTensor>> {
     const callSite = new Error();
     if (!this.#native) throw new RuntimeError(RUNTIME_CODES.disposed, 'the session has been disposed');
-    const inputs = orderFeeds(feeds, this.artifact.header.inputs);
+    const onDevice = this.#outputLocation(options);
+    const ordered = orderFeeds(feeds, this.artifact.header.inputs);
+    const inputs = ordered.map((x, i) => this.#nativeFeed(x, this.artifact.header.inputs[i]!.name));
     const provided = this.#outputBuffers(options.outputs);
     const go = async () => {
       // dispose() may have come while this run waited its turn.
       if (!this.#native) throw new RuntimeError(RUNTIME_CODES.disposed, 'the session has been disposed');
       try {
-        return await this.#native.run(inputs, provided);
+        return await (onDevice ? this.#native.run(inputs, undefined, 'device') : this.#native.run(inputs, provided));
       } catch (e) {
         rethrowNative(e, callSite);
       }
@@ -156,15 +227,15 @@ export class Session {
     const result = this.#pending === 0 ? go() : this.#queue.catch(() => undefined).then(go);
     this.#pending++;
     this.#queue = result;
-    let data: TensorData[];
+    let data: (TensorData | NativeDeviceTensor)[];
     try {
       data = await result;
     } finally {
       this.#pending--;
     }
-    const out: Record<string, Tensor> = {};
+    const out: Record<string, Tensor | DeviceTensor> = {};
     this.outputs.forEach((spec, i) => {
-      out[spec.name] = new Tensor(spec.dtype, data[i]!, spec.shape);
+      out[spec.name] = onDevice ? wrapNativeDeviceTensor(data[i] as NativeDeviceTensor) : new Tensor(spec.dtype, data[i] as TensorData, spec.shape);
     });
     return out;
   }
@@ -173,6 +244,25 @@ export class Session {
   dispose(): void {
     this.#native?.dispose();
     this.#native = undefined;
+  }
+
+  /** Whether outputs stay on the device (validating options.outputLocation). */
+  #outputLocation(options: RunOptions): boolean {
+    const where = options.outputLocation;
+    if (where === undefined || where === 'host') return false;
+    if (where !== 'device') throw feedError('type', `options.outputLocation must be 'host' or 'device', got ${String(where)}`);
+    if (this.device === 'cpu') throw feedError('type', "options.outputLocation 'device' needs a session on a CUDA device; this one runs on cpu");
+    if (options.outputs) throw feedError('type', "options.outputs (host buffers) cannot be combined with outputLocation 'device'");
+    return true;
+  }
+
+  /** A feed as the native session takes it: host data, or (CUDA sessions) a device tensor. */
+  #nativeFeed(x: TensorData | DeviceTensor, name: string): TensorData | NativeDeviceTensor {
+    if (!(x instanceof DeviceTensor)) return x;
+    if (this.device === 'cpu') throw feedError('type', `feeds.${name} is a DeviceTensor on ${x.device}; this session runs on cpu (download() it first)`);
+    const native = nativeDeviceTensor(x);
+    if (!native || native.disposed) throw feedError('type', `feeds.${name} is a DeviceTensor that has been disposed`);
+    return native;
   }
 
   #outputBuffers(given: RunOptions['outputs']): (TensorData | undefined)[] | undefined {

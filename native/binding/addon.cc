@@ -1,10 +1,15 @@
-// Module entry of mcpc_native.node: loadSession and the build's introspection (kernelNames,
-// cpuFeatures, buildInfo). The typed JS face of these is runtime/native-addon.ts.
+// Module entry of mcpc_native.node: loadSession, the CUDA backend's entry points (cudaDevices,
+// uploadTensor) and the build's introspection (kernelNames, cpuFeatures, buildInfo). The typed JS
+// face of these is runtime/native-addon.ts.
 #include <napi.h>
 
 #include "cpu_features.h"
+#include "cuda_wrap.h"
 #include "kernel.h"
 #include "session_wrap.h"
+#if MCPC_WITH_CUDA
+#include "cuda_session.h"
+#endif
 
 namespace mcpc_binding {
 
@@ -30,6 +35,14 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
   out.Set("cuda", Napi::Boolean::New(env, MCPC_WITH_CUDA != 0));
+#if MCPC_WITH_CUDA
+  const mcpc::cuda::BuildVersions v = mcpc::cuda::Versions();
+  out.Set("cudnn", Napi::Boolean::New(env, mcpc::cuda::HasCudnn()));
+  out.Set("cudaVersion", v.cudaRuntime);
+  if (!v.cudnn.empty()) out.Set("cudnnVersion", v.cudnn);
+#else
+  out.Set("cudnn", Napi::Boolean::New(env, false));
+#endif
   out.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   out.Set("duplicateKernels", Strings(env, mcpc::KernelRegistry::Get().Duplicates()));
   return out;
@@ -46,6 +59,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernelNames", Napi::Function::New<KernelNames>(env, "kernelNames"));
   exports.Set("cpuFeatures", Napi::Function::New<CpuFeatures>(env, "cpuFeatures"));
   exports.Set("buildInfo", Napi::Function::New<BuildInfo>(env, "buildInfo"));
+  exports.Set("cudaDevices", Napi::Function::New<CudaDevices>(env, "cudaDevices"));
+  exports.Set("uploadTensor", Napi::Function::New<UploadTensor>(env, "uploadTensor"));
+  InitCuda(env, exports);
   return exports;
 }
 

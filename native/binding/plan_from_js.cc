@@ -185,6 +185,61 @@ mcpc::FusedStep ToFusedStep(const Napi::Value& v, const std::string& path) {
   return s;
 }
 
+/** A CUDA launch dimension triple: three positive integers. */
+void ToDim3(const Napi::Value& v, const std::string& path, int64_t out[3]) {
+  Napi::Array a = ToArray(v, path);
+  if (a.Length() != 3) Fail(v.Env(), path, "must have 3 entries");
+  for (uint32_t i = 0; i < 3; ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    out[i] = ToIndex(a.Get(i), p);
+    if (out[i] < 1) Fail(v.Env(), p, "must be a positive integer");
+  }
+}
+
+/** compiler/artifact/format.ts CudaLaunch. */
+mcpc::CudaLaunch ToCudaLaunch(const Napi::Value& v, const std::string& path) {
+  Napi::Object o = ToObject(v, path);
+  mcpc::CudaLaunch l;
+  l.entry = ToStr(o.Get("entry"), path + ".entry");
+  if (l.entry.empty()) Fail(v.Env(), path + ".entry", "must not be empty");
+  ToDim3(o.Get("grid"), path + ".grid", l.grid);
+  ToDim3(o.Get("block"), path + ".block", l.block);
+  l.sharedBytes = o.Has("sharedBytes") ? ToIndex(o.Get("sharedBytes"), path + ".sharedBytes") : 0;
+  l.args = MapArray<int>(o.Get("args"), path + ".args", [](const Napi::Value& a, const std::string& p) {
+    const int64_t id = ToIndex(a, p);
+    if (id > std::numeric_limits<int>::max()) Fail(a.Env(), p, "must be a slot id");
+    return static_cast<int>(id);
+  });
+  return l;
+}
+
+/** compiler/artifact/format.ts CudaKernelCode. */
+mcpc::CudaKernelCode ToCudaKernelCode(const Napi::Value& v, const std::string& path) {
+  Napi::Object o = ToObject(v, path);
+  mcpc::CudaKernelCode c;
+  c.present = true;
+  if (o.Has("library") && !o.Get("library").IsUndefined()) {
+    c.library = ToStr(o.Get("library"), path + ".library");
+    if (c.library != "cublaslt" && c.library != "cudnn") Fail(v.Env(), path + ".library", "must be 'cublaslt' or 'cudnn'");
+  }
+  if (o.Has("before")) c.before = MapArray<mcpc::CudaLaunch>(o.Get("before"), path + ".before", ToCudaLaunch);
+  if (o.Has("after")) c.after = MapArray<mcpc::CudaLaunch>(o.Get("after"), path + ".after", ToCudaLaunch);
+  return c;
+}
+
+/** compiler/artifact/format.ts CudaModuleSource. */
+mcpc::CudaModuleSource ToCudaModuleSource(const Napi::Value& v, const std::string& path) {
+  Napi::Object o = ToObject(v, path);
+  mcpc::CudaModuleSource m;
+  m.present = true;
+  m.source = ToStr(o.Get("source"), path + ".source");
+  m.sha256 = ToStr(o.Get("sha256"), path + ".sha256");
+  const int64_t cc = ToIndex(o.Get("minComputeCapability"), path + ".minComputeCapability");
+  if (cc > 1000) Fail(v.Env(), path + ".minComputeCapability", "must be major * 10 + minor");
+  m.minComputeCapability = static_cast<int>(cc);
+  return m;
+}
+
 mcpc::KernelSpec ToKernel(const Napi::Value& v, const std::string& path) {
   Napi::Object o = ToObject(v, path);
   mcpc::KernelSpec k;
@@ -200,6 +255,7 @@ mcpc::KernelSpec ToKernel(const Napi::Value& v, const std::string& path) {
   }
   if (o.Has("epilogue")) k.epilogue = MapArray<mcpc::FusedStep>(o.Get("epilogue"), path + ".epilogue", ToFusedStep);
   if (o.Has("prologue")) k.prologue = MapArray<mcpc::FusedStep>(o.Get("prologue"), path + ".prologue", ToFusedStep);
+  if (o.Has("cuda") && !o.Get("cuda").IsUndefined()) k.cuda = ToCudaKernelCode(o.Get("cuda"), path + ".cuda");
   return k;
 }
 
@@ -219,6 +275,17 @@ mcpc::Plan PlanFromJs(const Napi::Value& value, const Napi::Value& arenaSize) {
   plan.inputSlots = MapArray<int>(o.Get("inputSlots"), "plan.inputSlots", ToSlotRef);
   plan.outputSlots = MapArray<int>(o.Get("outputSlots"), "plan.outputSlots", ToSlotRef);
   plan.arenaSize = static_cast<size_t>(ToIndex(arenaSize, "arenaSize"));
+  if (o.Has("target")) {
+    plan.target = ToStr(o.Get("target"), "plan.target");
+    if (plan.target != "cpu" && plan.target != "cuda") Fail(value.Env(), "plan.target", "must be 'cpu' or 'cuda'");
+  }
+  if (o.Has("precision") && !o.Get("precision").IsUndefined()) {
+    plan.precision = ToStr(o.Get("precision"), "plan.precision");
+    if (plan.precision != "fp32" && plan.precision != "tf32" && plan.precision != "fp16" && plan.precision != "bf16") {
+      Fail(value.Env(), "plan.precision", "must be 'fp32', 'tf32', 'fp16' or 'bf16'");
+    }
+  }
+  if (o.Has("cuda") && !o.Get("cuda").IsUndefined()) plan.cuda = ToCudaModuleSource(o.Get("cuda"), "plan.cuda");
   return plan;
 }
 

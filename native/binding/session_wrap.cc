@@ -8,45 +8,14 @@
 #include <utility>
 #include <vector>
 
+#include "cuda_wrap.h"
 #include "js_errors.h"
 #include "plan_from_js.h"
+#include "typed_arrays.h"
 
 namespace mcpc_binding {
 
 namespace {
-
-napi_typedarray_type TypedArrayTypeOf(mcpc::DType t) {
-  using mcpc::DType;
-  switch (t) {
-    case DType::F32: return napi_float32_array;
-    case DType::F64: return napi_float64_array;
-    case DType::F16: case DType::BF16: case DType::U16: return napi_uint16_array;
-    case DType::I64: return napi_bigint64_array;
-    case DType::U64: return napi_biguint64_array;
-    case DType::I32: return napi_int32_array;
-    case DType::U32: return napi_uint32_array;
-    case DType::I16: return napi_int16_array;
-    case DType::I8: return napi_int8_array;
-    case DType::U8: case DType::Bool: return napi_uint8_array;
-    // Low-precision types travel as their bytes (packed for sub-byte types).
-    case DType::F8E4M3FN: case DType::F8E4M3FNUZ: case DType::F8E5M2: case DType::F8E5M2FNUZ: case DType::F8E8M0:
-    case DType::F4E2M1: case DType::I4: case DType::U4: case DType::I2: case DType::U2: return napi_uint8_array;
-  }
-  return napi_uint8_array;
-}
-
-/** The bytes a TypedArray or DataView covers, or a TypeError naming `path`. */
-mcpc::IoBuffer BytesOf(const Napi::Value& v, const std::string& path) {
-  if (v.IsTypedArray()) {
-    auto a = v.As<Napi::TypedArray>();
-    return {static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset(), a.ByteLength()};
-  }
-  if (v.IsDataView()) {
-    auto a = v.As<Napi::DataView>();
-    return {static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset(), a.ByteLength()};
-  }
-  throw CodedTypeError(v.Env(), MCPC_E_BAD_INPUT, path + " must be a TypedArray");
-}
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
@@ -188,14 +157,7 @@ Napi::Value SessionWrap::Run(const Napi::CallbackInfo& info) {
   for (uint32_t j = 0; j < plan.outputSlots.size(); ++j) {
     const mcpc::Slot& slot = plan.slots[plan.outputSlots[j]];
     Napi::Value out = !provided.IsEmpty() && j < provided.Length() ? provided.Get(j) : env.Undefined();
-    if (out.IsUndefined() || out.IsNull()) {
-      size_t elementSize = mcpc::DTypeSize(slot.dtype);
-      Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, slot.byteLength);
-      napi_value array;
-      NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, TypedArrayTypeOf(slot.dtype), slot.byteLength / elementSize, buffer, 0, &array),
-                           Napi::Value());
-      out = Napi::Value(env, array);
-    }
+    if (out.IsUndefined() || out.IsNull()) out = NewTypedArray(env, slot.dtype, Napi::ArrayBuffer::New(env, slot.byteLength), slot.byteLength);
     mcpc::IoBuffer b = BytesOf(out, "outputs[" + std::to_string(j) + "] (" + slot.name + ")");
     if (b.byteLength != slot.byteLength) {
       throw CodedRangeError(env, MCPC_E_BAD_INPUT, "output buffer " + slot.name + " has " + std::to_string(b.byteLength) + " bytes, expected " +
@@ -233,6 +195,13 @@ Napi::Value LoadSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "loadSession expects an options object");
   Napi::Object args = info[0].As<Napi::Object>();
+  // A device other than the cpu goes to the CUDA backend (cuda_wrap.cc), which says so when it is not built.
+  Napi::Value device = args.Get("device");
+  if (!device.IsUndefined()) {
+    if (!device.IsString()) throw CodedTypeError(env, MCPC_E_DEVICE_UNAVAILABLE, "device must be a string such as 'cpu' or 'cuda:0'");
+    const std::string name = device.As<Napi::String>().Utf8Value();
+    if (name != "cpu" && name != "cpu:0") return LoadCudaSession(info, args, name);
+  }
   mcpc::Plan plan = PlanFromJs(args.Get("plan"), args.Get("arenaSize"));
   Napi::Value pathValue = args.Get("path");
   if (!pathValue.IsUndefined()) {

@@ -31,14 +31,18 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 };
 
 /**
- * loadSession({plan, arenaSize, bytes | path, weightsOffset, weightsLength, weights, threads}) -> Promise<NativeSession>.
+ * loadSession({plan, arenaSize, bytes | path, weightsOffset, weightsLength, weights, threads, device}) -> Promise<NativeSession>.
  * With `path` the file is mapped read-only off the main thread and the weights are used from the mapping.
+ * A `device` of 'cuda' or 'cuda:N' loads a NativeCudaSession instead (cuda_wrap.h).
  */
 Napi::Value LoadSession(const Napi::CallbackInfo& info);
 
 /** Per-addon-instance state (worker threads and several contexts may load the addon). */
 struct AddonData {
   Napi::FunctionReference sessionConstructor;
+  /** NativeCudaSession and NativeDeviceTensor (cuda_wrap.h); empty without a CUDA backend. */
+  Napi::FunctionReference cudaSessionConstructor;
+  Napi::FunctionReference deviceTensorConstructor;
 };
 
 }  // namespace mcpc_binding

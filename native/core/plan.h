@@ -55,6 +55,37 @@ struct FusedStep {
   std::string source;
 };
 
+/**
+ * Target cuda: one launch of a generated kernel (compiler/artifact/format.ts CudaLaunch): the
+ * `extern "C"` function `entry` of the plan's CUDA source, its parameters the device addresses of
+ * the slots `args`, in order.
+ */
+struct CudaLaunch {
+  std::string entry;
+  int64_t grid[3] = {1, 1, 1};
+  int64_t block[3] = {1, 1, 1};
+  int64_t sharedBytes = 0;
+  std::vector<int> args;
+};
+
+/** Target cuda: how a kernel runs (CudaKernelCode): an optional library anchor between launches. */
+struct CudaKernelCode {
+  bool present = false;
+  /** "" (launches only), "cublaslt" (MatMul, Gemm) or "cudnn" (Conv). */
+  std::string library;
+  std::vector<CudaLaunch> before;
+  std::vector<CudaLaunch> after;
+};
+
+/** Target cuda: the plan's generated CUDA C++ (CudaModuleSource), compiled by NVRTC at load. */
+struct CudaModuleSource {
+  bool present = false;
+  std::string source;
+  std::string sha256;
+  /** major * 10 + minor. */
+  int minComputeCapability = 0;
+};
+
 struct KernelSpec {
   int id = 0;
   std::string op;
@@ -68,6 +99,8 @@ struct KernelSpec {
   /** Fused steps: on the anchor's result (or the whole kernel for op 'Elementwise'), and before it. */
   std::vector<FusedStep> epilogue;
   std::vector<FusedStep> prologue;
+  /** Target cuda only. */
+  CudaKernelCode cuda;
 
   bool fused() const { return !epilogue.empty() || !prologue.empty() || op == "Elementwise"; }
 
@@ -85,6 +118,12 @@ struct Plan {
   std::vector<int> inputSlots;
   std::vector<int> outputSlots;
   size_t arenaSize = 0;
+  /** "cpu" or "cuda" (KernelPlan.target). */
+  std::string target = "cpu";
+  /** "fp32", "tf32", "fp16" or "bf16" (KernelPlan.precision; fp32 when absent). */
+  std::string precision = "fp32";
+  /** Target cuda only. */
+  CudaModuleSource cuda;
 };
 
 }  // namespace mcpc

@@ -69,7 +69,11 @@ std::string FormatMessage(const char* fmt, ...) __attribute__((format(printf, 1,
 #define MCPC_E_OUT_OF_MEMORY "MCPC5002"    // an allocation failed
 #define MCPC_E_KERNEL "MCPC5003"           // a kernel failed at run time (index out of range...)
 #define MCPC_E_DISPOSED "MCPC5004"         // the session was disposed
-#define MCPC_E_CUDA "MCPC5101"             // a CUDA, cuBLAS or cuDNN call failed
+#define MCPC_E_DEVICE_UNAVAILABLE "MCPC5006"  // no CUDA backend, driver or device (or the ordinal is out of range)
+#define MCPC_E_CUDA "MCPC5101"             // a CUDA, cuBLAS, cuDNN or NVRTC call failed
+#define MCPC_E_DEVICE_OOM "MCPC5102"       // out of device memory
+#define MCPC_E_CUDA_COMPILE "MCPC5103"     // NVRTC could not compile the plan's CUDA source
+#define MCPC_E_COMPUTE_CAPABILITY "MCPC5104"  // the plan needs a newer GPU than the device
 
 #define MCPC_ERROR(code, ...) ::mcpc::Status::Error(code, ::mcpc::FormatMessage(__VA_ARGS__), __FILE__, __LINE__)
 

@@ -1,0 +1,279 @@
+// Conv (NCHW, 1 to 3 spatial dims, groups, strides, dilations) through cuDNN's convolution API.
+// cuDNN pads symmetrically, so an asymmetric pad is split: cuDNN pads min(begin, end) on both
+// sides and the rest is a zero border of a padded copy of X (zeroed once at load; each run copies
+// X into its interior with one 3-D memcpy, which a graph captures like a kernel). 1-D convs run as
+// 2-D with H = 1. The algorithm is benchmarked at load (cudnnFindConvolutionForwardAlgorithmEx),
+// test-run, and fixed; precision fp32 admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor cores.
+#include <algorithm>
+#include <climits>
+#include <vector>
+
+#include "cuda_check.h"
+#include "cuda_session.h"
+#include "kernels/window.h"
+#include "library_ops.h"
+
+namespace mcpc {
+namespace cuda {
+
+#if !MCPC_WITH_CUDNN
+
+StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx) {
+  return MCPC_ERROR(MCPC_E_UNSUPPORTED,
+                    "Conv runs through cuDNN, and this build of mcpc has no cuDNN: install cuDNN 9 and rebuild (CUDNN_ROOT=<dir> if it is not "
+                    "in a system folder)");
+}
+
+#else
+
+namespace {
+
+class CudnnConvOp : public LibraryOp {
+ public:
+  ~CudnnConvOp() override {
+    if (x_) cudnnDestroyTensorDescriptor(x_);
+    if (y_) cudnnDestroyTensorDescriptor(y_);
+    if (w_) cudnnDestroyFilterDescriptor(w_);
+    if (conv_) cudnnDestroyConvolutionDescriptor(conv_);
+  }
+
+  Status Enqueue(cudaStream_t stream, void* workspace, size_t workspaceBytes) override {
+    for (const cudaMemcpy3DParms& p : padCopies_) MCPC_CUDA_RETURN_IF_ERROR(cudaMemcpy3DAsync(&p, stream), "cudaMemcpy3DAsync (Conv padding)");
+    const void* alpha = f64_ ? static_cast<const void*>(&one64_) : static_cast<const void*>(&one32_);
+    const void* beta = f64_ ? static_cast<const void*>(&zero64_) : static_cast<const void*>(&zero32_);
+    MCPC_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(dnn_, alpha, x_, xData_, w_, wData_, conv_, algo_, workspace, workspaceBytes, beta, y_, yData_),
+                               "cudnnConvolutionForward");
+    return Status::Ok();
+  }
+
+  size_t workspaceBytes() const override { return workspace_; }
+  size_t extraDeviceBytes() const override { return padded_ ? padded_->bytes() : 0; }
+
+  cudnnHandle_t dnn_ = nullptr;
+  cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;
+  cudnnFilterDescriptor_t w_ = nullptr;
+  cudnnConvolutionDescriptor_t conv_ = nullptr;
+  cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  size_t workspace_ = 0;
+  const void* xData_ = nullptr;
+  const void* wData_ = nullptr;
+  void* yData_ = nullptr;
+  std::shared_ptr<DeviceBuffer> padded_;
+  std::vector<cudaMemcpy3DParms> padCopies_;
+  bool f64_ = false;
+  float one32_ = 1, zero32_ = 0;
+  double one64_ = 1, zero64_ = 0;
+};
+
+std::string DimsText(const std::vector<int>& d) {
+  std::string out = "[";
+  for (size_t i = 0; i < d.size(); ++i) out += (i ? "," : "") + std::to_string(d[i]);
+  return out + "]";
+}
+
+Status ToInts(const std::vector<int64_t>& in, std::vector<int>* out) {
+  out->clear();
+  for (int64_t v : in) {
+    if (v < 0 || v > INT_MAX) return MCPC_ERROR(MCPC_E_UNSUPPORTED, "a Conv dimension of %lld is too large for cuDNN", static_cast<long long>(v));
+    out->push_back(static_cast<int>(v));
+  }
+  return Status::Ok();
+}
+
+std::vector<int> PackedStrides(const std::vector<int>& dims) {
+  std::vector<int> s(dims.size(), 1);
+  for (size_t i = dims.size() - 1; i-- > 0;) s[i] = s[i + 1] * dims[i + 1];
+  return s;
+}
+
+const char* MathName(cudnnMathType_t m) {
+  switch (m) {
+    case CUDNN_DEFAULT_MATH: return "default";
+    case CUDNN_TENSOR_OP_MATH: return "tensor-op";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return "tensor-op-allow-conversion";
+    case CUDNN_FMA_MATH: return "fma";
+  }
+  return "?";
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx) {
+  const KernelSpec& spec = ctx.spec;
+  if (spec.op != "Conv") return MCPC_ERROR(MCPC_E_INVALID_PLAN, "library cudnn computes Conv, not %s", spec.op.c_str());
+  if (spec.inputs.size() < 2 || spec.inputs[0] < 0 || spec.inputs[1] < 0 || spec.outputs.size() != 1) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "Conv through cuDNN needs inputs X and W and one output");
+  }
+  if (!ctx.cudnn) return MCPC_ERROR(MCPC_E_CUDA, "no cuDNN handle");
+  const Slot& sx = ctx.plan.slots[spec.inputs[0]];
+  const Slot& sw = ctx.plan.slots[spec.inputs[1]];
+  const Slot& sy = ctx.plan.slots[spec.outputs[0]];
+  if (sx.dtype != sw.dtype || sx.dtype != sy.dtype) {
+    return MCPC_ERROR(MCPC_E_UNSUPPORTED, "Conv through cuDNN needs one dtype for X, W and its output, got %s, %s and %s", DTypeName(sx.dtype),
+                      DTypeName(sw.dtype), DTypeName(sy.dtype));
+  }
+  cudnnDataType_t dataType, computeType;
+  cudnnMathType_t math;
+  const bool strictFp32 = sx.dtype == DType::F32 && ctx.plan.precision == "fp32";
+  switch (sx.dtype) {
+    case DType::F32: dataType = CUDNN_DATA_FLOAT; computeType = CUDNN_DATA_FLOAT; math = strictFp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH; break;
+    case DType::F16: dataType = CUDNN_DATA_HALF; computeType = CUDNN_DATA_FLOAT; math = CUDNN_TENSOR_OP_MATH; break;
+    case DType::BF16: dataType = CUDNN_DATA_BFLOAT16; computeType = CUDNN_DATA_FLOAT; math = CUDNN_TENSOR_OP_MATH; break;
+    case DType::F64: dataType = CUDNN_DATA_DOUBLE; computeType = CUDNN_DATA_DOUBLE; math = CUDNN_DEFAULT_MATH; break;
+    default: return MCPC_ERROR(MCPC_E_UNSUPPORTED, "Conv on %s is not supported by cuDNN (f32, f16, bf16, f64)", DTypeName(sx.dtype));
+  }
+  const auto& xs = sx.shape;
+  const auto& ws = sw.shape;
+  const auto& ys = sy.shape;
+  if (xs.size() < 3 || xs.size() > 5 || ws.size() != xs.size() || ys.size() != xs.size()) {
+    return MCPC_ERROR(MCPC_E_UNSUPPORTED, "Conv with X of rank %zu is not supported (1 to 3 spatial dims)", xs.size());
+  }
+  const int64_t group = spec.Int("group", 1);
+  if (group < 1 || xs[1] % group != 0 || ws[0] % group != 0 || ws[1] * group != xs[1] || ys[1] != ws[0] || ys[0] != xs[0]) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "Conv: X %lld channels, W [%lld, %lld, ...] and group %lld do not agree", static_cast<long long>(xs[1]),
+                      static_cast<long long>(ws[0]), static_cast<long long>(ws[1]), static_cast<long long>(group));
+  }
+  const size_t n = xs.size() - 2;
+  std::vector<int64_t> inSp(xs.begin() + 2, xs.end()), kern(ws.begin() + 2, ws.end()), outSp(ys.begin() + 2, ys.end());
+  if (spec.has("kernel_shape") && spec.Ints("kernel_shape") != kern) return MCPC_ERROR(MCPC_E_INVALID_PLAN, "Conv: kernel_shape does not match W");
+  Window3 win;
+  MCPC_RETURN_IF_ERROR(ResolveWindow(spec, inSp, kern, outSp, &win));
+
+  // cuDNN's view: 2 or 3 spatial dims (a 1-D conv gets H = 1), symmetric pads, X padded for the rest.
+  const size_t nd = std::max<size_t>(n, 2);
+  const size_t first = 3 - nd;
+  const int64_t N = xs[0], C = xs[1], M = ws[0];
+  std::vector<int64_t> xDims{N, C}, pxDims{N, C}, wDims{M, ws[1]}, yDims{N, M};
+  std::vector<int64_t> pad, stride, dil, extraBegin;
+  bool needsPadCopy = false;
+  for (size_t d = first; d < 3; ++d) {
+    const int64_t p = std::min(win.padBegin[d], win.padEnd[d]);
+    const int64_t eb = win.padBegin[d] - p, ee = win.padEnd[d] - p;
+    needsPadCopy = needsPadCopy || eb > 0 || ee > 0;
+    xDims.push_back(win.in[d]);
+    pxDims.push_back(win.in[d] + eb + ee);
+    wDims.push_back(win.k[d]);
+    yDims.push_back(win.out[d]);
+    pad.push_back(p);
+    stride.push_back(win.stride[d]);
+    dil.push_back(win.dil[d]);
+    extraBegin.push_back(eb);
+  }
+  auto op = std::make_unique<CudnnConvOp>();
+  op->dnn_ = ctx.cudnn;
+  op->f64_ = sx.dtype == DType::F64;
+  op->xData_ = ctx.address(spec.inputs[0]);
+  op->wData_ = ctx.address(spec.inputs[1]);
+  op->yData_ = ctx.address(spec.outputs[0]);
+  const size_t es = DTypeSize(sx.dtype);
+  int64_t yCount = 1;
+  for (int64_t v : ys) yCount *= v;
+  int64_t xCount = 1;
+  for (int64_t v : xs) xCount *= v;
+  if (yCount == 0) return std::unique_ptr<LibraryOp>(std::move(op));  // nothing to compute
+
+  if (needsPadCopy) {
+    int64_t count = 1;
+    for (int64_t v : pxDims) count *= v;
+    auto padded = DeviceBuffer::Allocate(ctx.device, static_cast<size_t>(count) * es);
+    if (!padded.ok()) return padded.status();
+    op->padded_ = padded.take();
+    MCPC_CUDA_RETURN_IF_ERROR(cudaMemset(op->padded_->data(), 0, op->padded_->bytes()), "cudaMemset (Conv padding border)");
+    if (xCount > 0) {
+      // The last two spatial dims are the rows and columns of each copied plane; a third spatial
+      // dim is the plane index (one copy per image and channel when it is padded too).
+      const size_t h = nd, w = nd + 1;  // indices into the dims vectors
+      const int64_t W = xDims[w], H = xDims[h], Wp = pxDims[w], Hp = pxDims[h];
+      const int64_t D = nd == 3 ? xDims[2] : 1, Dp = nd == 3 ? pxDims[2] : 1, front = nd == 3 ? extraBegin[0] : 0;
+      const bool perPlaneSet = nd == 3 && Dp != D;
+      const int64_t copies = perPlaneSet ? N * C : 1;
+      const int64_t depth = perPlaneSet ? D : N * C * D;
+      for (int64_t c = 0; c < copies; ++c) {
+        cudaMemcpy3DParms p{};
+        const char* src = static_cast<const char*>(op->xData_) + c * D * H * W * static_cast<int64_t>(es);
+        char* dst = static_cast<char*>(op->padded_->data()) + c * Dp * Hp * Wp * static_cast<int64_t>(es);
+        p.srcPtr = cudaPitchedPtr{const_cast<char*>(src), static_cast<size_t>(W * es), static_cast<size_t>(W * es), static_cast<size_t>(H)};
+        p.dstPtr = cudaPitchedPtr{dst, static_cast<size_t>(Wp * es), static_cast<size_t>(Wp * es), static_cast<size_t>(Hp)};
+        p.dstPos = cudaPos{static_cast<size_t>(extraBegin[nd - 1]) * es, static_cast<size_t>(extraBegin[nd - 2]),
+                           static_cast<size_t>(perPlaneSet ? front : 0)};
+        p.extent = cudaExtent{static_cast<size_t>(W * es), static_cast<size_t>(H), static_cast<size_t>(depth)};
+        p.kind = cudaMemcpyDeviceToDevice;
+        op->padCopies_.push_back(p);
+      }
+    }
+  }
+
+  std::vector<int> xd, wd, yd, pd, sd, dd;
+  MCPC_RETURN_IF_ERROR(ToInts(needsPadCopy ? pxDims : xDims, &xd));
+  MCPC_RETURN_IF_ERROR(ToInts(wDims, &wd));
+  MCPC_RETURN_IF_ERROR(ToInts(yDims, &yd));
+  MCPC_RETURN_IF_ERROR(ToInts(pad, &pd));
+  MCPC_RETURN_IF_ERROR(ToInts(stride, &sd));
+  MCPC_RETURN_IF_ERROR(ToInts(dil, &dd));
+  const int rank = static_cast<int>(xd.size());
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&op->x_), "cudnnCreateTensorDescriptor");
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&op->y_), "cudnnCreateTensorDescriptor");
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&op->w_), "cudnnCreateFilterDescriptor");
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&op->conv_), "cudnnCreateConvolutionDescriptor");
+  const std::vector<int> xStrides = PackedStrides(xd), yStrides = PackedStrides(yd);
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(op->x_, dataType, rank, xd.data(), xStrides.data()),
+                             "cudnnSetTensorNdDescriptor(X " + DimsText(xd) + ")");
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(op->y_, dataType, rank, yd.data(), yStrides.data()),
+                             "cudnnSetTensorNdDescriptor(Y " + DimsText(yd) + ")");
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetFilterNdDescriptor(op->w_, dataType, CUDNN_TENSOR_NCHW, rank, wd.data()),
+                             "cudnnSetFilterNdDescriptor(W " + DimsText(wd) + ")");
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionNdDescriptor(op->conv_, static_cast<int>(nd), pd.data(), sd.data(), dd.data(), CUDNN_CROSS_CORRELATION,
+                                                             computeType),
+                             "cudnnSetConvolutionNdDescriptor");
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionGroupCount(op->conv_, static_cast<int>(group)), "cudnnSetConvolutionGroupCount");
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(op->conv_, math), "cudnnSetConvolutionMathType");
+  std::vector<int> outDims(rank);
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionNdForwardOutputDim(op->conv_, op->x_, op->w_, rank, outDims.data()),
+                             "cudnnGetConvolutionNdForwardOutputDim");
+  if (outDims != yd) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "Conv: cuDNN computes an output of %s, the plan's output %s is %s", DimsText(outDims).c_str(),
+                      sy.name.c_str(), DimsText(yd).c_str());
+  }
+  const void* xIn = op->padded_ ? op->padded_->data() : op->xData_;
+  op->xData_ = xIn;
+
+  // Algorithm: benchmark, then take the fastest candidate that fits, keeps the precision and runs.
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+  int returned = 0;
+  cudnnStatus_t found = cudnnFindConvolutionForwardAlgorithmEx(ctx.cudnn, op->x_, xIn, op->w_, op->wData_, op->conv_, op->y_, op->yData_,
+                                                               static_cast<int>(perf.size()), &returned, perf.data(), ctx.searchWorkspace,
+                                                               ctx.searchWorkspaceBytes);
+  if (found != CUDNN_STATUS_SUCCESS || returned == 0) {
+    cudaGetLastError();
+    found = cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, op->x_, op->w_, op->conv_, op->y_, static_cast<int>(perf.size()), &returned, perf.data());
+    MCPC_CUDNN_RETURN_IF_ERROR(found, "cudnnGetConvolutionForwardAlgorithm_v7");
+  }
+  std::string tried;
+  for (int i = 0; i < returned; ++i) {
+    const cudnnConvolutionFwdAlgoPerf_t& r = perf[i];
+    if (r.status != CUDNN_STATUS_SUCCESS) continue;
+    const bool tensorOps = r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    if (strictFp32 && tensorOps) continue;  // TF32 would lose accuracy the plan did not allow
+    if (sx.dtype == DType::F32 && r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;  // would round f32 to f16
+    const cudnnMathType_t runMath = strictFp32 ? CUDNN_FMA_MATH : r.mathType;
+    if (cudnnSetConvolutionMathType(op->conv_, runMath) != CUDNN_STATUS_SUCCESS) continue;
+    size_t need = 0;
+    if (cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, op->x_, op->w_, op->conv_, op->y_, r.algo, &need) != CUDNN_STATUS_SUCCESS) continue;
+    if (need > ctx.maxWorkspaceBytes || need > ctx.searchWorkspaceBytes) continue;
+    // A test run (on whatever the buffers hold) proves the pair works before it is fixed.
+    op->algo_ = r.algo;
+    op->workspace_ = need;
+    Status s = op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes);
+    if (s.ok()) MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (Conv test run)");
+    if (s.ok()) return std::unique_ptr<LibraryOp>(std::move(op));
+    cudaGetLastError();
+    tried += (tried.empty() ? "" : "; ") + std::string("algo ") + std::to_string(static_cast<int>(r.algo)) + "/" + MathName(runMath) + ": " + s.message();
+  }
+  return MCPC_ERROR(MCPC_E_UNSUPPORTED, "cuDNN has no usable algorithm for Conv of %s X %s by W %s (precision %s)%s%s", DTypeName(sx.dtype),
+                    DimsText(xd).c_str(), DimsText(wd).c_str(), ctx.plan.precision.c_str(), tried.empty() ? "" : ": ", tried.c_str());
+}
+
+#endif  // MCPC_WITH_CUDNN
+
+}  // namespace cuda
+}  // namespace mcpc
