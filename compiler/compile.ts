@@ -119,7 +119,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   }
   result.emitted.plan.precision = precision;
   if (target === 'cpu') checkCpuSupport(result.emitted.plan);
-  if (target === 'cuda') emitCudaCode(result.emitted.plan, precision);
+  if (target === 'cuda') emitCudaCode(result.emitted.plan, precision, result.emitted.weights);
   result.reached = 'plan';
   lap('plan');
   if (options.compileTo === 'plan') return result;

@@ -37,7 +37,8 @@ import torch
 # torchvision's meta registrations reference torchvision::nms / torchvision::qnms, which the CPU torch
 # build's torchvision binary does not define here ("operator torchvision::nms does not exist").
 # Define placeholder schemas (same signature as torchvision's) before importing torchvision.
-for _op in ("nms", "qnms"):
+# A CUDA build of torch loads torchvision's own ops, which must then not be defined twice.
+for _op in ("nms", "qnms") if torch.version.cuda is None else ():
     try:
         torch.library.define(f"torchvision::{_op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     except RuntimeError:

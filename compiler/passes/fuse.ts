@@ -148,6 +148,12 @@ export function groupProblem(nodes: readonly Node[]): string | undefined {
   for (const e of roles.epilogue) {
     const s = e.outputs[0]!.type.shape;
     if (!sameShape(s, out)) return `shape ${formatShape(s)} of %${e.outputs[0]!.name} differs from the output ${formatShape(out)} of ${anchor.op}`;
+    // A library contraction (cuBLASLt, cuDNN) writes its result where the epilogue then runs in
+    // place, so the epilogue keeps the anchor's dtype.
+    const dtype = e.outputs[0]!.type.dtype;
+    if (roles.family === 'contraction' && dtype !== anchor.outputs[0]!.type.dtype) {
+      return `%${e.outputs[0]!.name} is ${dtype}, not the ${anchor.outputs[0]!.type.dtype} of ${anchor.op} ${anchor.loc}: a contraction's epilogue keeps its dtype`;
+    }
   }
   return undefined;
 }

@@ -21,6 +21,46 @@ const DTYPE_ATTR: Readonly<Record<string, string>> = {
   Cast: 'to', EyeLike: 'dtype', RandomNormal: 'dtype', RandomUniform: 'dtype', RandomNormalLike: 'dtype', RandomUniformLike: 'dtype',
 };
 
+/** IEEE binary16 bits of the float32 with bits `u`, rounded to nearest-even. */
+export function f32BitsToF16Bits(u: number): number {
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  let mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rem > halfway || (rem === halfway && (half & 1) !== 0)) half += 1;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) !== 0)) half += 1; // a carry rounds up to the next binade or to infinity
+  return sign | half;
+}
+
+/** bfloat16 bits of the float32 with bits `u`, rounded to nearest-even (NaN stays NaN). */
+export function f32BitsToBf16Bits(u: number): number {
+  if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff) !== 0) return ((u >>> 16) | 0x40) & 0xffff;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** A float32 tensor stored as `low`, converted bit by bit (weights of 100M+ elements stay fast). */
+function lowTensor(t: TensorData, low: 'f16' | 'bf16'): TensorData {
+  const src = t.bytes;
+  const words = src.byteOffset % 4 === 0 ? new Uint32Array(src.buffer, src.byteOffset, t.size) : new Uint32Array(new Uint8Array(src).buffer, 0, t.size);
+  const out = new Uint16Array(t.size);
+  const convert = low === 'f16' ? f32BitsToF16Bits : f32BitsToBf16Bits;
+  for (let i = 0; i < out.length; i++) out[i] = convert(words[i]!);
+  return TensorData.fromBytes(low, t.dims, new Uint8Array(out.buffer));
+}
+
 function keepsFloat32(n: Node, i: number): boolean {
   return FLOAT32_INPUTS[n.op]?.includes(i) ?? false;
 }
@@ -42,13 +82,15 @@ export function lowerPrecision(g: Graph, low: 'f16' | 'bf16'): { values: number;
   const lowConstant = (c: Value): Value => {
     let v = lowered.get(c);
     if (!v) {
-      v = g.addConstant(`${c.name}_${low}`, TensorData.fromValues(low, c.constant!.dims, c.constant!.values));
+      v = g.addConstant(`${c.name}_${low}`, lowTensor(c.constant!, low));
       lowered.set(c, v);
       constants += 1;
     }
     return v;
   };
   const graphInputs = new Set(g.inputs);
+  // Outputs the model gives in float32 (before any type changes here): they stay float32.
+  const float32Outputs = new Set(g.outputs.filter((v) => v.type.dtype === 'f32'));
   const inputCasts = new Map<Value, Value>();
   const body = [...g.nodes];
   for (const n of body) {
@@ -68,7 +110,7 @@ export function lowerPrecision(g: Graph, low: 'f16' | 'bf16'): { values: number;
     if (dtypeAttr && n.attrs.has(dtypeAttr) && n.attrs.int(dtypeAttr) === f32Code) n.attrs = n.attrs.with(dtypeAttr, attr.int(ONNX_DTYPE_CODE[low]));
     if (n.op === 'ConstantOfShape') {
       const t = n.attrs.tensor('value');
-      if (t?.dtype === 'f32') n.attrs = n.attrs.with('value', attr.tensor(TensorData.fromValues(low, t.dims, t.values)));
+      if (t?.dtype === 'f32') n.attrs = n.attrs.with('value', attr.tensor(lowTensor(t, low)));
     }
     for (const o of n.outputs) {
       if (o.type.dtype !== 'f32') continue;
@@ -78,9 +120,8 @@ export function lowerPrecision(g: Graph, low: 'f16' | 'bf16'): { values: number;
   }
   // Outputs: the producer's value becomes an internal low one; a Cast back to float32 produces
   // the original value (its name is the output's name).
-  const outputs = new Set(g.outputs);
-  for (const v of outputs) {
-    if (v.type.dtype !== low || !v.producer) continue;
+  for (const v of float32Outputs) {
+    if (!v.producer) continue;
     const n = v.producer;
     const inner = g.newValue(`${v.name}_${low}`, { dtype: low, shape: [...v.type.shape] });
     inner.producer = n;

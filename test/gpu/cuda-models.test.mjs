@@ -1,6 +1,6 @@
 // Whole models compiled for --target cuda (the compiler in dist/, so it needs protobufjs in
 // node_modules) and run on the GPU, against the reference interpreter (float64): fp32 within 1e-4
-// relative, fp16 within 1e-2; the same models compiled for cpu run beside them (their error is
+// relative, fp16 within 1e-2 (3e-2 for mobilenet_v2, see below); the same models compiled for cpu run beside them (their error is
 // printed, and integer outputs must agree exactly). A model the CUDA generator cannot compile yet (MCPC2012) is skipped
 // with its reason; anything else that fails, fails.
 
@@ -124,7 +124,9 @@ describe('models compiled for cuda against cpu', { skip: compilerMissing }, () =
               }
               const values = g.dtype === 'f16' ? Float64Array.from(g.data, fromF16) : g.dtype === 'bf16' ? Float64Array.from(g.data, fromBF16) : g.data;
               const err = relError(values, ref[name]);
-              const tol = precision === 'fp32' ? 1e-4 : 1e-2;
+              // mobilenet_v2's fixture (random weights, 52 layers) loses 1.3e-2 to f16 storage alone,
+              // with exact arithmetic (test/passes/lower-precision.test.ts): it gets 3e-2.
+              const tol = precision === 'fp32' ? 1e-4 : m.name.startsWith('mobilenet_v2') ? 3e-2 : 1e-2;
               assert.ok(err <= tol, `${m.name} ${precision} output ${name}: relative error ${err} > ${tol} against the reference (cpu: ${cpuErr}; run ${r}, graph ${gpu.cudaGraph})`);
             }
           }

@@ -11,7 +11,8 @@ import type { Graph } from '../../compiler/ir/graph.js';
 import { parseGraph } from '../../compiler/ir/parser.js';
 import { printGraph } from '../../compiler/ir/printer.js';
 import { verifyGraph } from '../../compiler/ir/verify.js';
-import { lowerPrecisionPass } from '../../compiler/passes/lower-precision.js';
+import { f32BitsToBf16Bits, f32BitsToF16Bits, lowerPrecisionPass } from '../../compiler/passes/lower-precision.js';
+import { numberToBF16Bits, numberToF16Bits } from '../../compiler/ir/dtype.js';
 import { newPassContext } from '../../compiler/passes/pass.js';
 import { runPipeline } from '../../compiler/passes/pipeline.js';
 import { relativeError, toTensorData } from '../helpers/compare.js';
@@ -71,6 +72,19 @@ describe('lower-precision', () => {
     expect(lowerCase('negative', 'f16').changed).toBe(false);
     const path = join(GOLDEN_DIR, 'lower-precision', 'linear.mcir');
     expect(lowerPrecisionPass.run(parseGraph(readFileSync(path, 'utf8'), path), newPassContext())).toBe(false);
+  });
+  it('converts weights bit by bit exactly as the IR rounds values', () => {
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    let seed = 11;
+    const next = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    const specials = [0, -0, 1, -1, 65504, 65520, 1e-8, 6e-8, 3e-8, 5.96e-8, 1e-5, 3.4e38, Infinity, -Infinity, NaN, 1 + 2 ** -11, 1 + 3 * 2 ** -11];
+    const samples = [...specials, ...Array.from({ length: 20000 }, () => (next() - 0.5) * 2 ** Math.floor(next() * 60 - 30))];
+    for (const x of samples) {
+      f[0] = x;
+      expect(f32BitsToF16Bits(u[0]!), `f16 of ${f[0]}`).toBe(numberToF16Bits(f[0]!));
+      expect(f32BitsToBf16Bits(u[0]!), `bf16 of ${f[0]}`).toBe(numberToBF16Bits(f[0]!));
+    }
   });
   it('has a test for every golden case', () => {
     expect(goldenCases('lower-precision')).toEqual(['linear', 'negative']);

@@ -1,0 +1,76 @@
+// Library anchors: MatMul and Gemm run in cuBLASLt, Conv (2-D, any group) in cuDNN, into the
+// kernel's output slot (contract in compiler/artifact/format.ts CudaKernelCode). What the library
+// call leaves out runs after it as one generated pointwise launch, in place on the output: Gemm's
+// beta * C (C numpy-broadcast to [M, N]), Conv's bias B[m], then the kernel's epilogue steps
+// ({acc} is the value after those). No launch when there is nothing to add. The library writes
+// the anchor's dtype, so an epilogue that ends in another dtype is refused.
+
+import type { CudaKernelCode } from '../../artifact/format.js';
+import type { KernelContext } from './context.js';
+import { pointwiseKernel, type AnchorEnv } from './elementwise.js';
+import { attrFloat } from './plan-attrs.js';
+import { computeType, intLit, isFloatDtype, literal, numel, type Val } from './source.js';
+
+export const LIBRARY_OPS: ReadonlySet<string> = new Set(['MatMul', 'Gemm', 'Conv']);
+
+export function generateLibrary(ctx: KernelContext): CudaKernelCode {
+  const k = ctx.kernel;
+  const a = ctx.requireInput(0);
+  const w = ctx.requireInput(1);
+  const out = ctx.output();
+  if (ctx.prologue.length) throw ctx.refuse('with a prologue');
+  if (!isFloatDtype(a.dtype) || w.dtype !== a.dtype) throw ctx.refuse(`on ${a.dtype} x ${w.dtype}`);
+  if (out.dtype !== a.dtype) throw ctx.refuse(`with an epilogue producing ${out.dtype} from ${a.dtype} (the library writes ${a.dtype})`);
+  let anchor: ((env: AnchorEnv) => Val) | undefined;
+  if (k.op === 'Conv') {
+    if (a.shape.length !== 4 || w.shape.length !== 4) throw ctx.refuse(`with ${a.shape.length - 2}-D input (cuda runs 2-D convolutions)`);
+    const bias = ctx.input(2);
+    if (bias) {
+      const M = out.shape[1]!;
+      const plane = numel(out.shape.slice(2));
+      anchor = ({ loads, index, self }) => {
+        const c = plane === 1 ? `${index} % ${intLit(M)}` : `(${index} / ${intLit(plane)}) % ${intLit(M)}`;
+        const b = loads.inputAt(2, c, 'bias');
+        return add(self!, b);
+      };
+    }
+  } else if (k.op === 'Gemm') {
+    const c = ctx.input(2);
+    const beta = attrFloat(k.attrs, 'beta', 1);
+    if (c && beta !== 0) {
+      anchor = ({ loads, self, lines }) => {
+        const cv = loads.input(2);
+        if (beta === 1) return add(self!, cv);
+        const ct = computeType(self!.dtype);
+        lines.push(`const ${ct} bc = ${literal(beta, self!.dtype)} * ${cast(cv, ct)};`);
+        return add(self!, { expr: 'bc', dtype: self!.dtype });
+      };
+    }
+  } else if (k.op !== 'MatMul') {
+    throw ctx.refuse();
+  }
+  const code: CudaKernelCode = { library: k.op === 'Conv' ? 'cudnn' : 'cublaslt', before: [], after: [] };
+  if (!anchor && !ctx.epilogue.length) return code;
+  let n = 0;
+  const plus = anchor;
+  code.after.push(pointwiseKernel(ctx, {
+    entry: ctx.entry(),
+    out,
+    inPlace: true,
+    anchor: plus && ((env) => {
+      const v = plus(env);
+      env.lines.push(`const ${computeType(v.dtype)} acc${++n} = ${v.expr};`);
+      return { expr: `acc${n}`, dtype: v.dtype };
+    }),
+    steps: ctx.epilogue,
+  }));
+  return code;
+}
+
+function cast(v: Val, ct: string): string {
+  return computeType(v.dtype) === ct ? v.expr : `(${ct})${v.expr}`;
+}
+
+function add(x: Val, y: Val): Val {
+  return { expr: `${x.expr} + ${cast(y, computeType(x.dtype))}`, dtype: x.dtype };
+}

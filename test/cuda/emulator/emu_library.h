@@ -1,0 +1,111 @@
+// Plain reference implementations of the library calls a cuda plan makes (cuBLASLt MatMul/Gemm,
+// cuDNN Conv 2-D), with the semantics of the CudaKernelCode contract: Gemm leaves out beta * C and
+// Conv leaves out the bias (the generated `after` launch adds them). Elements are read and written
+// in the slot's dtype (dt: 0 f32, 1 f16, 2 bf16, 3 f64) and accumulated in double.
+#pragma once
+
+#include "mcpc_prelude.cuh"
+
+namespace mcpc_emu {
+
+inline double ld(const void* p, int dt, long long i) {
+  switch (dt) {
+    case 0: return static_cast<const float*>(p)[i];
+    case 1: return mcpc_f16_to_f32(static_cast<const mcpc_f16*>(p)[i]);
+    case 2: return mcpc_bf16_to_f32(static_cast<const mcpc_bf16*>(p)[i]);
+    default: return static_cast<const double*>(p)[i];
+  }
+}
+
+inline void st(void* p, int dt, long long i, double v) {
+  switch (dt) {
+    case 0: static_cast<float*>(p)[i] = static_cast<float>(v); break;
+    case 1: static_cast<mcpc_f16*>(p)[i] = mcpc_f32_to_f16(static_cast<float>(v)); break;
+    case 2: static_cast<mcpc_bf16*>(p)[i] = mcpc_f32_to_bf16(static_cast<float>(v)); break;
+    default: static_cast<double*>(p)[i] = v; break;
+  }
+}
+
+/**
+ * numpy matmul: A [..., M, K] x B [..., K, N] with broadcast batch dims; a 1-D A is [1, K] (row
+ * dropped from the result), a 1-D B is [K, 1].
+ */
+inline void matmul(const void* A, const void* B, void* Y, int dt, int ar, const long long* ad, int br, const long long* bd) {
+  long long a2[8], b2[8];
+  int ra = ar, rb = br;
+  if (ar == 1) { a2[0] = 1; a2[1] = ad[0]; ra = 2; } else for (int k = 0; k < ar; k++) a2[k] = ad[k];
+  if (br == 1) { b2[0] = bd[0]; b2[1] = 1; rb = 2; } else for (int k = 0; k < br; k++) b2[k] = bd[k];
+  const long long M = a2[ra - 2], K = a2[ra - 1], N = b2[rb - 1];
+  const int nb = (ra > rb ? ra : rb) - 2;
+  long long batch[8], as[8], bs[8];
+  long long aStride = M * K, bStride = K * N;
+  // Batch strides (in matrices), 0 where an operand broadcasts.
+  long long accA = 1, accB = 1;
+  for (int k = nb - 1; k >= 0; k--) {
+    const int ka = k - (nb - (ra - 2)), kb = k - (nb - (rb - 2));
+    const long long da = ka >= 0 ? a2[ka] : 1, db = kb >= 0 ? b2[kb] : 1;
+    batch[k] = da > db ? da : db;
+    as[k] = da == 1 ? 0 : accA;
+    bs[k] = db == 1 ? 0 : accB;
+    accA *= da;
+    accB *= db;
+  }
+  long long total = 1;
+  for (int k = 0; k < nb; k++) total *= batch[k];
+  for (long long p = 0; p < total; p++) {
+    long long rem = p, ao = 0, bo = 0;
+    for (int k = nb - 1; k >= 0; k--) {
+      const long long c = rem % batch[k];
+      rem /= batch[k];
+      ao += c * as[k];
+      bo += c * bs[k];
+    }
+    for (long long m = 0; m < M; m++)
+      for (long long n = 0; n < N; n++) {
+        double acc = 0;
+        for (long long k = 0; k < K; k++) acc += ld(A, dt, ao * aStride + m * K + k) * ld(B, dt, bo * bStride + k * N + n);
+        st(Y, dt, (p * M + m) * N + n, acc);
+      }
+  }
+}
+
+/** Y [M, N] = alpha * op(A) @ op(B); A is [M, K] ([K, M] with transA), B is [K, N] ([N, K] with transB). */
+inline void gemm(const void* A, const void* B, void* Y, int dt, long long M, long long N, long long K, int transA, int transB, double alpha) {
+  for (long long m = 0; m < M; m++)
+    for (long long n = 0; n < N; n++) {
+      double acc = 0;
+      for (long long k = 0; k < K; k++) {
+        const double a = ld(A, dt, transA ? k * M + m : m * K + k);
+        const double b = ld(B, dt, transB ? n * K + k : k * N + n);
+        acc += a * b;
+      }
+      st(Y, dt, m * N + n, alpha * acc);
+    }
+}
+
+/** Y [N, M, OH, OW] = conv(X [N, C, H, W], W [M, C/group, KH, KW]), no bias. */
+inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, long long C, long long H, long long W, long long M,
+                   long long KH, long long KW, long long OH, long long OW, int sh, int sw, int ph, int pw, int dh, int dw, int group) {
+  const long long Cg = C / group, Mg = M / group;
+  for (long long n = 0; n < N; n++)
+    for (long long m = 0; m < M; m++) {
+      const long long g = m / Mg;
+      for (long long oh = 0; oh < OH; oh++)
+        for (long long ow = 0; ow < OW; ow++) {
+          double acc = 0;
+          for (long long c = 0; c < Cg; c++)
+            for (long long kh = 0; kh < KH; kh++) {
+              const long long ih = oh * sh - ph + kh * dh;
+              if (ih < 0 || ih >= H) continue;
+              for (long long kw = 0; kw < KW; kw++) {
+                const long long iw = ow * sw - pw + kw * dw;
+                if (iw < 0 || iw >= W) continue;
+                acc += ld(X, dt, ((n * C + g * Cg + c) * H + ih) * W + iw) * ld(Wt, dt, ((m * Cg + c) * KH + kh) * KW + kw);
+              }
+            }
+          st(Y, dt, ((n * M + m) * OH + oh) * OW + ow, acc);
+        }
+    }
+}
+
+}  // namespace mcpc_emu
