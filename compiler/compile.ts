@@ -29,7 +29,12 @@ export const TARGET_RUNS_FUSED_KERNELS: Record<Target, boolean> = { cpu: true, c
  * about 4x slower than the decomposed MatMul/Softmax kernels (26 ms vs 6 ms per run, 2 threads,
  * MCPC_PROFILE), so the pattern stays decomposed there until that kernel is tuned.
  */
-export const TARGET_SKIPPED_PASSES: Record<Target, readonly string[]> = { cpu: ['fuse-attention'], cuda: [] };
+export const TARGET_SKIPPED_PASSES: Record<Target, readonly string[]> = {
+  cpu: ['fuse-attention'],
+  // The head-split and movement-chain rewrites give cuBLASLt broadcast-batch MatMuls that the GPU
+  // benchmark has not measured yet; cuda plans keep the exporters' layout until it has.
+  cuda: ['fuse-projection-views', 'fuse-movement-chains'],
+};
 
 export interface CompileOptions {
   target?: Target;

@@ -16,6 +16,8 @@ import { fuseAttentionPass } from './fuse-attention.js';
 import { fuseGeluPass } from './fuse-gelu.js';
 import { fuseLayerNormPass } from './fuse-layernorm.js';
 import { fuseMatMulAddPass } from './fuse-matmul-add.js';
+import { fuseMovementChainsPass } from './fuse-movement-chains.js';
+import { fuseProjectionViewsPass } from './fuse-projection-views.js';
 import { fuseSoftmaxPass } from './fuse-softmax.js';
 import { fusePass } from './fuse.js';
 import { inferShapesPass } from './infer-shapes.js';
@@ -47,6 +49,8 @@ export const PIPELINE: readonly Step[] = [
   { pass: fuseSoftmaxPass, why: 'decomposed softmax must become one before attention can match it' },
   { pass: fuseAttentionPass, why: 'QK^T, scale, mask, softmax and V in one op, after softmax is whole' },
   { pass: fuseMatMulAddPass, why: 'a 2-D MatMul with a bias is a Gemm' },
+  { pass: fuseProjectionViewsPass, why: 'head splits (reshape/transpose/split/gather of a projection) fold into its weight' },
+  { pass: fuseMovementChainsPass, why: 'collapse the movement chains left; scalar ops move above them, next to their producer' },
   { pass: eliminateDeadCodePass, phase: 'optimized', why: 'drop the nodes the patterns replaced' },
   { pass: lowerPrecisionPass, why: 'fp16/bf16 plans store floats in half precision; before fusion, so the casts at the edges fuse' },
   { pass: fusePass, why: 'last: groups the final nodes into kernels, so intermediates stay out of memory (-O0 skips it)' },
@@ -54,7 +58,8 @@ export const PIPELINE: readonly Step[] = [
 
 /** The optimizer proper: what -O0 turns off. */
 export const OPTIMIZER_PASSES: readonly string[] = [
-  foldBatchNormPass, fuseGeluPass, fuseLayerNormPass, fuseSoftmaxPass, fuseAttentionPass, fuseMatMulAddPass, fusePass,
+  foldBatchNormPass, fuseGeluPass, fuseLayerNormPass, fuseSoftmaxPass, fuseAttentionPass, fuseMatMulAddPass, fuseProjectionViewsPass,
+  fuseMovementChainsPass, fusePass,
 ].map((p) => p.name);
 
 export const ALL_PASSES: readonly Pass[] = [...new Set(PIPELINE.map((s) => s.pass))];

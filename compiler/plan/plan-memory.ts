@@ -1,8 +1,12 @@
 // plan-memory: assigns every intermediate buffer an offset in one activation arena so that buffers
-// live at the same time never overlap. Several placement orders run with the same best-fit rule
-// (each buffer into the best-fitting gap among buffers whose lifetimes overlap it) and the smallest
-// arena wins: largest first, definition order, longest-lived first, largest bytes x lifetime first. The result also reports the lower bound
-// (largest sum of bytes live at one step) and the naive size (every buffer its own space).
+// live at the same time never overlap. Several placement orders run with the same rule (each buffer
+// into the best-fitting, or the first, gap among buffers whose lifetimes overlap it) and the
+// smallest arena wins: largest first (ties: earliest first, or longest-lived first), definition
+// order, longest-lived first, largest bytes x lifetime first. An order that ends above the lower
+// bound is refined: the buffers placed above the bound move to the front of the order and it is
+// placed again (a few rounds), since what ends on top is what the order placed too late. The
+// search stops once an arena meets the lower bound (the largest sum of bytes live at one step).
+// The result also reports the naive size (every buffer its own space).
 
 import { alignUp } from '../artifact/format.js';
 
@@ -14,7 +18,7 @@ export interface BufferRequest {
   last: number;
 }
 
-export type PlacementStrategy = 'greedy-by-size' | 'greedy-by-order' | 'greedy-by-lifetime' | 'greedy-by-area';
+export type PlacementStrategy = 'greedy-by-size' | 'greedy-by-size-lifetime' | 'greedy-by-order' | 'greedy-by-lifetime' | 'greedy-by-area';
 
 export interface MemoryPlan {
   offsets: Map<number, number>;
@@ -22,15 +26,20 @@ export interface MemoryPlan {
   lowerBound: number;
   naiveSize: number;
   strategy: PlacementStrategy;
+  /** Refinement rounds the winning order went through (0: the strategy's order as it is). */
+  refinements: number;
 }
 
 export const ARENA_ALIGNMENT = 64;
+
+/** Refinement rounds per order: past a few, the same buffers keep trading places. */
+const MAX_REFINEMENTS = 4;
 
 function overlaps(a: BufferRequest, b: BufferRequest): boolean {
   return a.first <= b.last && b.first <= a.last;
 }
 
-function place(order: BufferRequest[], fit: 'best' | 'first'): { offsets: Map<number, number>; size: number } {
+function place(order: readonly BufferRequest[], fit: 'best' | 'first'): { offsets: Map<number, number>; size: number } {
   const offsets = new Map<number, number>();
   const placed: { req: BufferRequest; offset: number; end: number }[] = [];
   let size = 0;
@@ -56,23 +65,8 @@ function place(order: BufferRequest[], fit: 'best' | 'first'): { offsets: Map<nu
   return { offsets, size };
 }
 
-export function planMemory(buffers: readonly BufferRequest[]): MemoryPlan {
-  const span = (b: BufferRequest) => b.last - b.first + 1;
-  const orders: [PlacementStrategy, BufferRequest[]][] = [
-    ['greedy-by-size', [...buffers].sort((a, b) => b.bytes - a.bytes || a.first - b.first)],
-    ['greedy-by-order', [...buffers].sort((a, b) => a.first - b.first || b.bytes - a.bytes)],
-    // Long-lived buffers (residual streams, masks) constrain everything around them: place them first.
-    ['greedy-by-lifetime', [...buffers].sort((a, b) => span(b) - span(a) || b.bytes - a.bytes || a.first - b.first)],
-    ['greedy-by-area', [...buffers].sort((a, b) => b.bytes * span(b) - a.bytes * span(a) || a.first - b.first)],
-  ];
-  let best: { offsets: Map<number, number>; size: number; strategy: PlacementStrategy } | undefined;
-  for (const [strategy, order] of orders) {
-    for (const fit of ['best', 'first'] as const) {
-      const r = place(order, fit);
-      if (!best || r.size < best.size) best = { ...r, strategy };
-    }
-  }
-  best ??= { offsets: new Map(), size: 0, strategy: 'greedy-by-size' };
+/** The largest sum of (aligned) bytes live at one step: no arena is smaller. */
+function liveLowerBound(buffers: readonly BufferRequest[]): number {
   const steps = Math.max(0, ...buffers.map((b) => b.last)) + 1;
   const live = new Float64Array(steps + 1);
   for (const b of buffers) {
@@ -85,6 +79,39 @@ export function planMemory(buffers: readonly BufferRequest[]): MemoryPlan {
     cur += live[i]!;
     lowerBound = Math.max(lowerBound, cur);
   }
+  return lowerBound;
+}
+
+export function planMemory(buffers: readonly BufferRequest[]): MemoryPlan {
+  const span = (b: BufferRequest) => b.last - b.first + 1;
+  const orders: [PlacementStrategy, BufferRequest[]][] = [
+    ['greedy-by-size', [...buffers].sort((a, b) => b.bytes - a.bytes || a.first - b.first)],
+    // Equal sizes abound in transformers (every [seq, hidden] activation): place the long-lived first.
+    ['greedy-by-size-lifetime', [...buffers].sort((a, b) => b.bytes - a.bytes || span(b) - span(a) || a.first - b.first)],
+    ['greedy-by-order', [...buffers].sort((a, b) => a.first - b.first || b.bytes - a.bytes)],
+    // Long-lived buffers (residual streams, masks) constrain everything around them: place them first.
+    ['greedy-by-lifetime', [...buffers].sort((a, b) => span(b) - span(a) || b.bytes - a.bytes || a.first - b.first)],
+    ['greedy-by-area', [...buffers].sort((a, b) => b.bytes * span(b) - a.bytes * span(a) || a.first - b.first)],
+  ];
+  const lowerBound = liveLowerBound(buffers);
+  let best: { offsets: Map<number, number>; size: number; strategy: PlacementStrategy; refinements: number } | undefined;
+  const consider = (r: { offsets: Map<number, number>; size: number }, strategy: PlacementStrategy, refinements: number) => {
+    if (!best || r.size < best.size) best = { ...r, strategy, refinements };
+  };
+  for (const [strategy, initial] of orders) {
+    let order = initial;
+    let r = place(order, 'best');
+    consider(r, strategy, 0);
+    consider(place(order, 'first'), strategy, 0);
+    for (let round = 1; round <= MAX_REFINEMENTS && r.size > lowerBound; round++) {
+      const top = new Set(order.filter((b) => r.offsets.get(b.id)! + alignUp(b.bytes, ARENA_ALIGNMENT) > lowerBound));
+      order = [...order.filter((b) => top.has(b)), ...order.filter((b) => !top.has(b))];
+      r = place(order, 'best');
+      consider(r, strategy, round);
+    }
+    if (best!.size <= lowerBound) break;
+  }
+  best ??= { offsets: new Map(), size: 0, strategy: 'greedy-by-size', refinements: 0 };
   const naiveSize = buffers.reduce((acc, b) => acc + alignUp(b.bytes, ARENA_ALIGNMENT), 0);
-  return { offsets: best.offsets, size: best.size, lowerBound, naiveSize, strategy: best.strategy };
+  return { offsets: best.offsets, size: best.size, lowerBound, naiveSize, strategy: best.strategy, refinements: best.refinements };
 }
