@@ -248,7 +248,14 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     found = cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, op->x_, op->w_, op->conv_, op->y_, static_cast<int>(perf.size()), &returned, perf.data());
     MCPC_CUDNN_RETURN_IF_ERROR(found, "cudnnGetConvolutionForwardAlgorithm_v7");
   }
-  std::string tried;
+  // Candidates that keep the precision and fit, fastest first as cuDNN measured them.
+  struct Candidate {
+    cudnnConvolutionFwdAlgo_t algo;
+    cudnnMathType_t math;
+    float ms;
+    size_t workspace;
+  };
+  std::vector<Candidate> candidates;
   for (int i = 0; i < returned; ++i) {
     const cudnnConvolutionFwdAlgoPerf_t& r = perf[i];
     if (r.status != CUDNN_STATUS_SUCCESS) continue;
@@ -260,14 +267,32 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     size_t need = 0;
     if (cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, op->x_, op->w_, op->conv_, op->y_, r.algo, &need) != CUDNN_STATUS_SUCCESS) continue;
     if (need > ctx.maxWorkspaceBytes || need > ctx.searchWorkspaceBytes) continue;
+    candidates.push_back({r.algo, runMath, r.time, need});
+  }
+  // The session's workspace is the largest any kernel takes: among the candidates within 10% of
+  // the fastest, the one with the smallest workspace goes first (big FFT/Winograd workspaces
+  // rarely buy more than that), then the rest by speed.
+  if (!candidates.empty() && candidates.front().ms > 0) {
+    const float limit = candidates.front().ms * 1.10f + 1e-3f;
+    size_t best = 0;
+    for (size_t i = 1; i < candidates.size(); ++i) {
+      if (candidates[i].ms <= limit && candidates[i].workspace < candidates[best].workspace) best = i;
+    }
+    std::rotate(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(best), candidates.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  std::string tried;
+  for (const Candidate& c : candidates) {
+    const cudnnMathType_t runMath = c.math;
+    if (cudnnSetConvolutionMathType(op->conv_, runMath) != CUDNN_STATUS_SUCCESS) continue;
+    const size_t need = c.workspace;
     // A test run (on whatever the buffers hold) proves the pair works before it is fixed.
-    op->algo_ = r.algo;
+    op->algo_ = c.algo;
     op->workspace_ = need;
     Status s = op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes);
     if (s.ok()) MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (Conv test run)");
     if (s.ok()) return std::unique_ptr<LibraryOp>(std::move(op));
     cudaGetLastError();
-    tried += (tried.empty() ? "" : "; ") + std::string("algo ") + std::to_string(static_cast<int>(r.algo)) + "/" + MathName(runMath) + ": " + s.message();
+    tried += (tried.empty() ? "" : "; ") + std::string("algo ") + std::to_string(static_cast<int>(c.algo)) + "/" + MathName(runMath) + ": " + s.message();
   }
   return MCPC_ERROR(MCPC_E_UNSUPPORTED, "cuDNN has no usable algorithm for Conv of %s X %s by W %s (precision %s)%s%s", DTypeName(sx.dtype),
                     DimsText(xd).c_str(), DimsText(wd).c_str(), ctx.plan.precision.c_str(), tried.empty() ? "" : ": ", tried.c_str());

@@ -4,7 +4,8 @@
 // longer than a block and fully masked rows.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ModelSpec, NodeSpec } from '../helpers/onnx-builder.js';
+import { buildModel, type ModelSpec, type NodeSpec } from '../helpers/onnx-builder.js';
+import { compileCuda } from './harness.js';
 import { checkModel, kernelSummary, ONNX, printMeasured, tensor } from './helpers.js';
 
 afterAll(() => printMeasured('attention'));
@@ -27,7 +28,8 @@ describe('cuda attention kernel', () => {
         { op: 'MatMul', inputs: ['p', 'v'], outputs: ['y'], name: '/attn/MatMul_1' },
       ],
     };
-    const { compiled } = checkModel('attention fused bert', model, { tol: 2e-6 });
+    const compiled0 = compileCuda(buildModel(model), { enable: ['fuse-attention'] });
+    const { compiled } = checkModel('attention fused bert', model, { tol: 2e-6, compiled: compiled0 });
     expect(kernelSummary(compiled.plan).map(([op]) => op)).toEqual(['Attention']);
   });
 

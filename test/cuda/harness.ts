@@ -39,11 +39,12 @@ export interface CudaCompiled {
  */
 export function compileCuda(
   bytes: Uint8Array,
-  options: { precision?: Precision; path?: string; shapes?: ReadonlyMap<string, readonly number[]>; skip?: readonly string[] } = {},
+  options: { precision?: Precision; path?: string; shapes?: ReadonlyMap<string, readonly number[]>; skip?: readonly string[]; enable?: readonly string[] } = {},
 ): CudaCompiled {
   const precision = options.precision ?? 'fp32';
   const graph = importOnnx(bytes, { path: options.path, baseDir: options.path ? dirname(options.path) : undefined }).graph;
-  const skip = [...TARGET_SKIPPED_PASSES.cuda, ...(options.skip ?? [])];
+  // `enable` runs passes the target skips today (kernels the generator has but plans do not use).
+  const skip = [...TARGET_SKIPPED_PASSES.cuda.filter((p) => !options.enable?.includes(p)), ...(options.skip ?? [])];
   runPipeline(graph, { skip, verify: true, shapeBindings: options.shapes, floatStorage: floatStorage(precision) });
   const emitted = emitPlan(graph, 'cuda');
   emitted.plan.precision = precision;
