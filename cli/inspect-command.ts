@@ -102,8 +102,10 @@ export function registerValues(plan: KernelPlan): { kernel: number; name: string
   return out;
 }
 
-function slotTier(kind: string): string {
-  return kind === 'arena' ? 'dram' : kind === 'weight' ? 'weights' : 'io';
+/** Where a slot lives: io, weights, the L2 window of a GPU plan's arena, or the DRAM arena. */
+function slotTier(slot: { kind: string; index: number }, l2Window: number): string {
+  if (slot.kind === 'arena') return slot.index < l2Window ? 'l2' : 'dram';
+  return slot.kind === 'weight' ? 'weights' : 'io';
 }
 
 function fusionListing(plan: KernelPlan): string {
@@ -128,7 +130,7 @@ export function runInspect(args: string[], io: Io): number {
     const extra: Record<string, unknown> = {};
     if (values['kernels']) extra['kernelList'] = artifact.plan.kernels;
     if (values['memory']) {
-      extra['slots'] = artifact.plan.slots.map((sl) => ({ ...sl, tier: slotTier(sl.kind) }));
+      extra['slots'] = artifact.plan.slots.map((sl) => ({ ...sl, tier: slotTier(sl, artifact.plan.l2WindowBytes ?? 0) }));
       extra['registers'] = registerValues(artifact.plan);
     }
     if (values['fusion']) extra['fusion'] = fusionSummary(artifact.plan);
@@ -147,7 +149,7 @@ export function runInspect(args: string[], io: Io): number {
   out += `\nweights: ${s.weights.count} tensors, ${formatBytes(s.weights.bytes)}\n`;
   out += table(s.weights.largest.map((w) => [`  ${w.name}`, `${w.dtype}[${w.shape.join(',')}]`, formatBytes(w.bytes)]));
   const ar = s.arena;
-  out += `\narena: ${formatBytes(ar.size)} (lower bound ${formatBytes(ar.lowerBound)}, naive ${formatBytes(ar.naiveSize)}, ${ar.naiveSize ? ((100 * (1 - ar.size / ar.naiveSize)).toFixed(1)) : '0'}% saved)\n`;
+  out += `\narena: ${formatBytes(ar.size)} (lower bound ${formatBytes(ar.lowerBound)}, naive ${formatBytes(ar.naiveSize)}, ${ar.naiveSize ? ((100 * (1 - ar.size / ar.naiveSize)).toFixed(1)) : '0'}% saved)${ar.l2Window ? `; L2 window ${formatBytes(ar.l2Window)}` : ''}\n`;
   if (values['kernels']) {
     const slot = (id: number) => (id < 0 ? '_' : artifact.plan.slots[id]!.name);
     out += `\nkernel list:\n${table([['  #', 'family', 'op', 'inputs', 'outputs', 'source nodes'], ...artifact.plan.kernels.map((k) => [
@@ -156,10 +158,10 @@ export function runInspect(args: string[], io: Io): number {
   }
   if (values['fusion']) out += fusionListing(artifact.plan);
   if (values['memory']) {
-    // Every value: io (caller's buffers), weights, dram (arena offset), register (inside a kernel).
+    // Every value: io (caller's buffers), weights, l2 / dram (arena offset), register (inside a kernel).
     const regs = registerValues(artifact.plan);
     out += `\nvalues: ${artifact.plan.slots.length + regs.length} (${regs.length} in registers)\n${table([['  value', 'tier', 'kind', 'index/offset', 'bytes', 'type'], ...artifact.plan.slots.map((sl) => [
-      `  ${sl.name}`, slotTier(sl.kind), sl.kind, String(sl.index), String(sl.byteLength), `${sl.dtype}[${sl.shape.join(',')}]`,
+      `  ${sl.name}`, slotTier(sl, artifact.plan.l2WindowBytes ?? 0), sl.kind, String(sl.index), String(sl.byteLength), `${sl.dtype}[${sl.shape.join(',')}]`,
     ]), ...regs.map((r) => [
       `  kernel#${r.kernel}.${r.name} ${r.op} (${r.source})`, 'register', 'kernel', '-', '0', `${r.dtype}[${r.shape.join(',')}]`,
     ])])}`;

@@ -60,6 +60,8 @@ export interface NativeSession {
   readonly device?: string;
   /** Cuda sessions: 'pending' (before the first run), 'captured', 'off' or 'failed: <why>'. */
   readonly cudaGraph?: string;
+  /** CUDA sessions: the L2 tier ("none", "window of N bytes, ...", or "off: <why>"). */
+  readonly cudaL2Window?: string;
   /** Cuda sessions: bytes of weights in device memory. */
   readonly weightBytes?: number;
   /** Cuda sessions: bytes of device memory held (weights, arena, I/O buffers, workspace). */

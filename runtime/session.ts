@@ -190,6 +190,13 @@ export class Session {
   get cudaGraph(): string | undefined {
     return this.#native?.cudaGraph;
   }
+  /**
+   * CUDA sessions: the plan's L2 tier as the device took it: 'none' (no window in the plan),
+   * 'window of N bytes, M persisting; K graph kernel nodes', or 'off: <why>'.
+   */
+  get cudaL2Window(): string | undefined {
+    return this.#native?.cudaL2Window;
+  }
 
   /**
    * On a CUDA device: bytes of device memory the session holds (weights, arena, input and output

@@ -80,6 +80,11 @@ export interface ArenaSummary {
   lowerBound: number;
   /** Bytes if every value had its own buffer. */
   naiveSize: number;
+  /**
+   * GPU plans: bytes from offset 0 of the arena that form the L2 tier (the runtime's persisting
+   * access-policy window); values at offsets below it are in L2, the rest in DRAM.
+   */
+  l2Window?: number;
 }
 
 export interface ArtifactHeader {
@@ -235,6 +240,8 @@ export interface KernelPlan {
   precision?: Precision;
   /** Target cuda: the generated kernels. */
   cuda?: CudaModuleSource;
+  /** Target cuda: bytes at the start of the arena to keep in L2 (ArenaSummary.l2Window). */
+  l2WindowBytes?: number;
 }
 
 export function alignUp(x: number, a: number): number {

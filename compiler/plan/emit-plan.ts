@@ -21,6 +21,7 @@ import { checkKernels, kernelRoles, kernelUnits, nodeFamily } from '../ir/kernel
 import { getOp } from '../ir/ops.js';
 import { elementCount } from '../ir/tensor.js';
 import { isStaticShape } from '../ir/types.js';
+import { CUDA_L2_WINDOW_BYTES, planTieredMemory } from './plan-l2.js';
 import { ARENA_ALIGNMENT, planMemory, type MemoryPlan } from './plan-memory.js';
 
 export interface EmittedPlan {
@@ -91,11 +92,14 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   const first = new Map<Value, number>();
   const last = new Map<Value, number>();
   const registers: Value[] = [];
+  const reads = new Map<Value, number>();
   units.forEach((nodes, step) => {
     const result = nodes[nodes.length - 1]!.outputs;
+    const read = new Set<Value>();
     for (const n of nodes) {
-      for (const v of n.inputs) if (v && first.has(v)) last.set(v, step);
+      for (const v of n.inputs) if (v && first.has(v)) (last.set(v, step), read.add(v));
     }
+    for (const v of read) reads.set(v, (reads.get(v) ?? 0) + 1);
     for (const o of nodes.length > 1 ? [result[0]!] : result) {
       first.set(o, step);
       last.set(o, step);
@@ -103,9 +107,11 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
     if (nodes.length > 1) registers.push(...nodes.slice(0, -1).map((n) => n.outputs[0]!));
   });
   const arenaValues = [...first.keys()].filter((o) => !outputIndex.has(o));
-  const memory = planMemory(arenaValues.map((v, i) => ({
-    id: i, bytes: dtypeByteLength(v.type.dtype, elementCount(v.type.shape as number[])), first: first.get(v)!, last: last.get(v)!,
-  })));
+  const requests = arenaValues.map((v, i) => ({
+    id: i, bytes: dtypeByteLength(v.type.dtype, elementCount(v.type.shape as number[])), first: first.get(v)!, last: last.get(v)!, reads: reads.get(v) ?? 0,
+  }));
+  // GPU plans get an L2 tier: a window at the arena's start that the runtime keeps in L2.
+  const memory: MemoryPlan & { l2Window?: number } = target === 'cuda' ? planTieredMemory(requests, CUDA_L2_WINDOW_BYTES) : planMemory(requests);
   arenaValues.forEach((v, i) => addSlot(v, 'arena', memory.offsets.get(i)!));
   for (const [v, i] of outputIndex) addSlot(v, 'output', i);
 
@@ -116,8 +122,12 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
     kernels,
     outputSlots: g.outputs.map((v) => slotOf.get(v)!),
     inputSlots: g.inputs.map((v) => slotOf.get(v)!),
+    ...(memory.l2Window ? { l2WindowBytes: memory.l2Window } : {}),
   };
-  const arena: ArenaSummary = { size: memory.size, alignment: ARENA_ALIGNMENT, lowerBound: memory.lowerBound, naiveSize: memory.naiveSize };
+  const arena: ArenaSummary = {
+    size: memory.size, alignment: ARENA_ALIGNMENT, lowerBound: memory.lowerBound, naiveSize: memory.naiveSize,
+    ...(memory.l2Window ? { l2Window: memory.l2Window } : {}),
+  };
   return { plan, memory, arena, weights, registers };
 }
 

@@ -173,6 +173,7 @@ class CudaSessionWrap : public Napi::ObjectWrap<CudaSessionWrap> {
                            InstanceAccessor<&CudaSessionWrap::DeviceBytes>("deviceBytes"),
                            InstanceAccessor<&CudaSessionWrap::Device>("device"),
                            InstanceAccessor<&CudaSessionWrap::Graph>("cudaGraph"),
+                           InstanceAccessor<&CudaSessionWrap::L2Window>("cudaL2Window"),
                        });
   }
   explicit CudaSessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaSessionWrap>(info) {}
@@ -308,6 +309,9 @@ class CudaSessionWrap : public Napi::ObjectWrap<CudaSessionWrap> {
   }
   Napi::Value Graph(const Napi::CallbackInfo& info) {
     return session_ ? Napi::String::New(info.Env(), session_->graphState()) : info.Env().Undefined();
+  }
+  Napi::Value L2Window(const Napi::CallbackInfo& info) {
+    return session_ ? Napi::String::New(info.Env(), session_->l2WindowState()) : info.Env().Undefined();
   }
 
   std::shared_ptr<CudaSession> session_;

@@ -286,6 +286,10 @@ mcpc::Plan PlanFromJs(const Napi::Value& value, const Napi::Value& arenaSize) {
     }
   }
   if (o.Has("cuda") && !o.Get("cuda").IsUndefined()) plan.cuda = ToCudaModuleSource(o.Get("cuda"), "plan.cuda");
+  if (o.Has("l2WindowBytes") && !o.Get("l2WindowBytes").IsUndefined()) {
+    plan.l2WindowBytes = static_cast<size_t>(ToIndex(o.Get("l2WindowBytes"), "plan.l2WindowBytes"));
+    if (plan.l2WindowBytes > plan.arenaSize) Fail(value.Env(), "plan.l2WindowBytes", "must not exceed the arena size");
+  }
   return plan;
 }
 

@@ -124,6 +124,8 @@ struct Plan {
   std::string precision = "fp32";
   /** Target cuda only. */
   CudaModuleSource cuda;
+  /** Target cuda: bytes at the start of the arena kept in L2 (KernelPlan.l2WindowBytes; 0: none). */
+  size_t l2WindowBytes = 0;
 };
 
 }  // namespace mcpc

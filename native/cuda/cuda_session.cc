@@ -115,6 +115,10 @@ struct CudaSession::Impl {
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t graphExec = nullptr;
   std::string graphState = "pending";
+  /** The L2 tier: the arena's first plan.l2WindowBytes as a persisting access-policy window. */
+  std::string l2State = "none";
+  bool l2Active = false;
+  cudaAccessPolicyWindow l2Window{};
   /** Set after an error that left the GPU context unusable. */
   std::string broken;
 
@@ -381,6 +385,74 @@ struct CudaSession::Impl {
     return Status::Ok();
   }
 
+  /**
+   * Marks the arena's L2 tier persisting in L2 for this session's stream (and so for the kernels
+   * a graph captures from it, which get the window as a node attribute). Best effort: a device or
+   * driver without persisting L2 leaves the plan running from DRAM, and l2State says why.
+   */
+  void SetUpL2Window() {
+    const size_t want = std::min(plan.l2WindowBytes, plan.arenaSize);
+    if (want == 0 || !arena) return;
+    if (prop.persistingL2CacheMaxSize <= 0 || prop.accessPolicyMaxWindowSize <= 0) {
+      l2State = "off: the device has no persisting L2";
+      return;
+    }
+    const size_t bytes = std::min<size_t>(want, static_cast<size_t>(prop.accessPolicyMaxWindowSize));
+    size_t limit = 0;
+    cudaDeviceGetLimit(&limit, cudaLimitPersistingL2CacheSize);
+    const size_t persist = std::min<size_t>(bytes, static_cast<size_t>(prop.persistingL2CacheMaxSize));
+    // The set-aside is per device: raise it for this session, never lower it under another one.
+    if (limit < persist) {
+      const cudaError_t e = cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, persist);
+      if (e != cudaSuccess) {
+        cudaGetLastError();
+        l2State = std::string("off: cudaDeviceSetLimit: ") + cudaGetErrorName(e);
+        return;
+      }
+      cudaDeviceGetLimit(&limit, cudaLimitPersistingL2CacheSize);
+    }
+    l2Window.base_ptr = arena->data();
+    l2Window.num_bytes = bytes;
+    l2Window.hitRatio = std::min(1.0f, static_cast<float>(limit) / static_cast<float>(bytes));
+    l2Window.hitProp = cudaAccessPropertyPersisting;
+    l2Window.missProp = cudaAccessPropertyStreaming;
+    cudaStreamAttrValue value{};
+    value.accessPolicyWindow = l2Window;
+    const cudaError_t e = cudaStreamSetAttribute(stream, cudaStreamAttributeAccessPolicyWindow, &value);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      l2State = std::string("off: cudaStreamSetAttribute: ") + cudaGetErrorName(e);
+      return;
+    }
+    l2Active = true;
+    l2State = "window of " + std::to_string(bytes) + " bytes, " + std::to_string(limit) + " persisting";
+  }
+
+  /** Gives every kernel node of a captured graph the L2 window (stream attributes stay behind). */
+  void ApplyL2WindowToGraph(cudaGraph_t g) {
+    if (!l2Active) return;
+    size_t count = 0;
+    if (cudaGraphGetNodes(g, nullptr, &count) != cudaSuccess) {
+      cudaGetLastError();
+      return;
+    }
+    std::vector<cudaGraphNode_t> nodes(count);
+    if (cudaGraphGetNodes(g, nodes.data(), &count) != cudaSuccess) {
+      cudaGetLastError();
+      return;
+    }
+    cudaKernelNodeAttrValue value{};
+    value.accessPolicyWindow = l2Window;
+    size_t applied = 0;
+    for (cudaGraphNode_t node : nodes) {
+      cudaGraphNodeType type;
+      if (cudaGraphNodeGetType(node, &type) != cudaSuccess || type != cudaGraphNodeTypeKernel) continue;
+      if (cudaGraphKernelNodeSetAttribute(node, cudaKernelNodeAttributeAccessPolicyWindow, &value) == cudaSuccess) ++applied;
+    }
+    cudaGetLastError();
+    l2State += "; " + std::to_string(applied) + " graph kernel nodes";
+  }
+
   /** Records the kernel sequence as a graph. On failure the session keeps running eagerly. */
   void Capture() {
     cudaError_t e = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
@@ -398,6 +470,7 @@ struct CudaSession::Impl {
       graphState = "failed: " + (!s.ok() ? s.message() : std::string("cudaStreamEndCapture: ") + cudaGetErrorName(e));
       return;
     }
+    ApplyL2WindowToGraph(g);
     cudaGraphExec_t exec = nullptr;
     e = cudaGraphInstantiate(&exec, g, 0);
     if (e != cudaSuccess) {
@@ -443,6 +516,11 @@ std::string CudaSession::graphState() const {
   return impl_->graphState;
 }
 
+std::string CudaSession::l2WindowState() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->l2State;
+}
+
 StatusOr<std::unique_ptr<CudaSession>> CudaSession::Create(Plan plan, const WeightsSection& weights, CudaOptions options) {
   MCPC_RETURN_IF_ERROR(ValidatePlan(plan, weights));
   MCPC_RETURN_IF_ERROR(ValidateCudaPlan(plan));
@@ -453,6 +531,7 @@ StatusOr<std::unique_ptr<CudaSession>> CudaSession::Create(Plan plan, const Weig
   if (!impl->env.graph) impl->graphState = "off";
   MCPC_RETURN_IF_ERROR(impl->OpenDevice(options.device));
   MCPC_RETURN_IF_ERROR(impl->AllocateBuffers(weights));
+  impl->SetUpL2Window();
   MCPC_RETURN_IF_ERROR(impl->CompileModule());
   MCPC_RETURN_IF_ERROR(impl->PrepareKernels());
   MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(impl->stream), "preparing the session");

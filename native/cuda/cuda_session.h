@@ -93,6 +93,8 @@ class CudaSession {
   size_t deviceBytes() const;
   /** "pending" (before the first run), "captured", "off" (MCPC_CUDA_GRAPH=0 or sync mode) or "failed: <why>". */
   std::string graphState() const;
+  /** The L2 tier: "none" (the plan has no window), "window of N bytes, ...", or "off: <why>". */
+  std::string l2WindowState() const;
 
   /**
    * Runs the plan: copies the inputs in, runs every kernel (replaying a CUDA graph after the first

@@ -143,6 +143,9 @@ describe('models compiled for cuda against cpu', { skip: compilerMissing }, () =
           for (const v of Object.values(onDevice)) v.dispose();
           times.sort((a, b) => a - b);
           t.diagnostic(`graph ${gpu.cudaGraph}, ${(gpu.deviceBytes / 2 ** 20).toFixed(1)} MiB on the device, median run ${times[15].toFixed(3)} ms`);
+          // Every cuda plan of these models has an L2 tier; the device takes it or says why not.
+          assert.match(gpu.cudaL2Window, /^(window of \d+ bytes, \d+ persisting; \d+ graph kernel nodes|off: .+)$/, `L2 window: ${gpu.cudaL2Window}`);
+          t.diagnostic(`L2: ${gpu.cudaL2Window}`);
         } finally {
           cpu.dispose();
           gpu.dispose();
