@@ -10,7 +10,7 @@ AVX2="-mavx2 -mfma -mf16c"
 AVX512="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c"
 objs=""
 for f in native/core/kernels/gemm*.cc native/core/kernels/matmul.cc native/core/kernels/conv*.cc \
-         native/core/kernels/pool.cc native/core/kernels/norm*.cc native/core/kernels/softmax*.cc \
+         native/core/kernels/pool.cc native/core/kernels/pool_avx512.cc native/core/kernels/norm*.cc native/core/kernels/softmax*.cc \
          native/core/kernels/reduce.cc native/core/kernels/rows*.cc native/core/kernels/elementwise*.cc \
          native/tests/kernel_test_stubs.cc; do
   [ -f "$f" ] || continue

@@ -1,17 +1,22 @@
 // Conv (NCHW, 1-3 spatial dims, f32) as GEMM: per image and group, Y[Mg, OHW] = W[Mg, Cg*k] x
-// col[Cg*k, OHW] + bias. The weights are the A operand, packed once at Prepare; the column matrix is
-// written straight into the packed B layout (im2col fused with packing, no intermediate matrix), or
-// packed from X itself for 1x1 stride-1 unpadded convolutions. Depthwise convolutions (one input
-// channel per group) use a direct kernel parallel over channels. The bias rides in the epilogue.
+// col[Cg*k, OHW] + bias, or Y^T = col^T x W^T for small output planes (see ChooseGemmPath). The
+// weights are packed once at Prepare; the column matrix is written straight into the packed
+// layout (im2col fused with packing: vectorized in conv_im2col.h on AVX-512, row by row otherwise),
+// or packed from X itself for 1x1 stride-1 unpadded convolutions. Depthwise convolutions (one input
+// channel per group) use a direct kernel parallel over channels. The bias, a fused residual and
+// Relu/Clip (conv.h) ride in the GEMM's epilogue.
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "../kernel.h"
 #include "../thread_pool.h"
+#include "conv.h"
 #include "conv_depthwise.h"
+#include "conv_im2col.h"
 #include "gemm.h"
 #include "window.h"
 
@@ -20,7 +25,7 @@ namespace {
 
 class ConvKernel : public Kernel {
  public:
-  static StatusOr<std::unique_ptr<Kernel>> Create(const PrepareContext& ctx) {
+  static StatusOr<std::unique_ptr<Kernel>> Create(const PrepareContext& ctx, const conv::Tail& tail) {
     const KernelSpec& spec = ctx.spec;
     const Slot* sx = ctx.input(0);
     const Slot* sw = ctx.input(1);
@@ -38,7 +43,14 @@ class ConvKernel : public Kernel {
     if (xs.size() < 3 || xs.size() > 5 || ws.size() != xs.size() || ys.size() != xs.size()) {
       return MCPC_ERROR(MCPC_E_UNSUPPORTED, "Conv with X of rank %zu is not supported (node %s)", xs.size(), spec.source.c_str());
     }
+    if (tail.residual) {
+      const Slot* sr = ctx.input(3);
+      if (!sr || sr->dtype != DType::F32 || sr->shape != ctx.output(0)->shape) {
+        return MCPC_ERROR(MCPC_E_INVALID_PLAN, "Conv: the fused residual must be f32 with the output's shape (node %s)", spec.source.c_str());
+      }
+    }
     auto k = std::make_unique<ConvKernel>();
+    k->tail_ = tail;
     k->N_ = xs[0];
     k->C_ = xs[1];
     k->M_ = ws[0];
@@ -70,25 +82,20 @@ class ConvKernel : public Kernel {
     }
     const float* wdata = ctx.constantInput ? static_cast<const float*>(ctx.constantInput(1)) : nullptr;
     if (!k->depthwise_) {
-      const size_t per = gemm::LayoutA(k->Mg_, k->Kg_).size();
-      k->packedAStride_ = per;
-      k->packedA_.reserve(per * k->group_ + 1);
+      k->ChooseGemmPath();
+      const size_t per = k->transposed_ ? gemm::LayoutB(k->Kg_, k->Mg_).size() : gemm::LayoutA(k->Mg_, k->Kg_).size();
+      k->weightsStride_ = per;
+      k->weights_.reserve(per * k->group_ + 1);
       if (wdata) {
         k->PackWeights(wdata);
         k->weightsPacked_ = true;
         ctx.releaseConstantInput(1);
       }
-      // Opt-in (MCPC_CONV_COLBLOCK=1): a column matrix over ~2 MiB is cut into blocks of about
-      // 1 MiB (whole NR panels, at least 4), each still in cache when the GEMM reads it. Measured
-      // 10-20% slower on the ResNet-50 3x3/7x7 shapes with 2 threads (smaller GEMM tiles reuse A
-      // less, and twice the ParallelFor calls), so the whole column matrix is the default.
-      const char* cb = std::getenv("MCPC_CONV_COLBLOCK");
-      if (cb && std::strcmp(cb, "1") == 0 && !k->pointwise_ && k->Kg_ * k->P_ > (int64_t(1) << 19)) {
-        const int64_t nr = gemm::ActiveArch().nr;
-        const int64_t cols = std::max<int64_t>(4 * nr, (int64_t(1) << 18) / k->Kg_ / nr * nr);
-        if (cols < k->P_) k->colBlock_ = cols;
+      if (k->transposed_) {
+        k->cols_.reserve(gemm::LayoutA(k->P_, k->Kg_).size() + 1);
+      } else if (!k->packInTiles_) {
+        k->cols_.reserve(gemm::LayoutB(k->Kg_, k->P_).size() + 1);
       }
-      k->packedB_.reserve(gemm::LayoutB(k->Kg_, std::min(k->P_, k->colBlock_)).size() + 1);
     }
     return std::unique_ptr<Kernel>(std::move(k));
   }
@@ -98,50 +105,119 @@ class ConvKernel : public Kernel {
     const float* wt = in[1].as<float>();
     const float* bias = in.size() > 2 ? in[2].as<float>() : nullptr;
     float* y = out[0].as<float>();
+    const float* residual = tail_.residual ? in[3].as<float>() : nullptr;
+    std::vector<float> residualCopy;
+    if (residual == y && depthwise_) {
+      // The depthwise paths overwrite each plane before adding the residual.
+      residualCopy.assign(residual, residual + out[0].numel);
+      residual = residualCopy.data();
+    }
     if (depthwise_ && dwPlane_) {
-      DepthwiseSimd(x, wt, bias, y, ctx.pool);
+      DepthwiseSimd(x, wt, bias, residual, y, ctx.pool);
       return Status::Ok();
     }
     if (depthwise_) {
-      Depthwise(x, wt, bias, y, ctx.pool);
+      Depthwise(x, wt, bias, residual, y, ctx.pool);
       return Status::Ok();
     }
     if (!weightsPacked_) PackWeights(wt);
     const int64_t inPlane = win_.inSize();
-    const gemm::PackedLayout lb = gemm::LayoutB(Kg_, P_);
+    const gemm::PackedLayout lay = transposed_ ? gemm::LayoutA(P_, Kg_) : gemm::LayoutB(Kg_, P_);
     for (int64_t n = 0; n < N_; ++n) {
       for (int64_t g = 0; g < group_; ++g) {
         const float* xg = x + (n * C_ + g * Cg_) * inPlane;
         float* yg = y + (n * M_ + g * Mg_) * P_;
+        const float* rg = residual ? residual + (n * M_ + g * Mg_) * P_ : nullptr;
+        const float* wg = weights_.data() + g * weightsStride_;
         gemm::Epilogue ep;
-        if (bias) {
-          ep.bias = bias + g * Mg_;
-          ep.biasPerRow = true;
-        }
-        if (pointwise_) {
-          gemm::PackB(xg, P_, false, Kg_, P_, 1.0f, packedB_.data(), ctx.pool);
-        } else if (colBlock_ < P_) {
-          // Column blocks: the packed column matrix of one block stays in cache between im2col
-          // and the GEMM (a whole 7x7-stem column matrix is ~7 MiB).
-          for (int64_t j0 = 0; j0 < P_; j0 += colBlock_) {
-            const int64_t nb = std::min(colBlock_, P_ - j0);
-            Im2ColPacked(xg, gemm::LayoutB(Kg_, nb), j0, nb, ctx.pool);
-            gemm::GemmPacked(Mg_, nb, Kg_, packedA_.data() + g * packedAStride_, packedB_.data(), yg + j0, P_, false, ep, ctx.pool);
-          }
+        ep.bias = bias ? bias + g * Mg_ : nullptr;
+        if (transposed_) {
+          // Y^T = col^T x W^T into outT_ (outputs x channels; one partial product per thread,
+          // K split between them), then summed and transposed into Y with the bias and the tail.
+          conv::PackColumns(geom_, xg, lay, cols_.data(), ctx.pool);
+          const int64_t part = P_ * Mg_;
+          outT_.reserve(static_cast<size_t>(part * (ctx.pool ? ctx.pool->threads() : 1)));
+          const int parts = gemm::GemmPackedSplitK(P_, Mg_, Kg_, cols_.data(), wg, outT_.data(), Mg_, part, ctx.pool);
+          TransposeOut(outT_.data(), parts, ep.bias, rg, yg, ctx.pool);
           continue;
-        } else {
-          Im2ColPacked(xg, lb, 0, P_, ctx.pool);
         }
-        gemm::GemmPacked(Mg_, P_, Kg_, packedA_.data() + g * packedAStride_, packedB_.data(), yg, P_, false, ep, ctx.pool);
+        ep.biasPerRow = true;
+        SetAct(&ep);
+        // A residual in the output's own buffer is already there: accumulate onto it.
+        const bool accumulate = rg && rg == yg;
+        if (rg && !accumulate) {
+          ep.residual = rg;
+          ep.ldResidual = P_;
+        }
+        if (packInTiles_) {
+          // Each GEMM task packs the columns it multiplies by, while they stay in cache.
+          gemm::PackBBlockFn packB;
+          if (geom_.usable) {
+            packB = [&](int64_t kb, int64_t p0, int64_t p1, float* o) { conv::PackColumnBlockAvx512(geom_, xg, lay, kb, p0, p1, o); };
+          } else {
+            packB = [&](int64_t kb, int64_t p0, int64_t p1, float* o) { gemm::PackBBlock(xg, P_, lay, kb, p0, p1, o); };
+          }
+          gemm::GemmPackBInTiles(Mg_, P_, Kg_, wg, packB, yg, P_, accumulate, ep, ctx.pool);
+          continue;
+        }
+        if (geom_.usable) conv::PackColumns(geom_, xg, lay, cols_.data(), ctx.pool);
+        else if (pointwise_) gemm::PackB(xg, P_, false, Kg_, P_, 1.0f, cols_.data(), ctx.pool);
+        else Im2ColPacked(xg, lay, ctx.pool);
+        gemm::GemmPacked(Mg_, P_, Kg_, wg, cols_.data(), yg, P_, accumulate, ep, ctx.pool);
       }
     }
     return Status::Ok();
   }
 
  private:
+  /**
+   * How the GEMM runs: Y = W x col (weights packed as A), or, when the output plane is small and not
+   * a whole number of vectors (7x7, 14x14), Y^T = col^T x W^T: the channels then fill the vectors
+   * (a 7x7 plane wastes 15 of the 64 lanes of its column panels), the positions the rows.
+   */
+  void ChooseGemmPath() {
+    if (std::string(gemm::ActiveArch().name) != "avx512") return;  // row-wise im2col, PackB for 1x1
+    // Worth it when the lanes wasted on the plane, times the depth, outweigh the transposition
+    // pass, which grows with the output channels: measured on the 7x7 and 14x14 planes of
+    // ResNet-50 and MobileNet-V2 (with 2 threads the split-K GEMM also shares the work out better
+    // than tiles of a narrow C), it pays for 3x3 kernels and for 1x1 ones that do not expand.
+    auto round16 = [](int64_t v) { return (v + 15) / 16 * 16; };
+    const bool want = P_ % 16 != 0 && P_ <= 1024 && round16(Mg_) * P_ < round16(P_) * Mg_ && 2 * Kg_ >= Mg_ &&
+                (round16(P_) - P_) * Kg_ >= 25 * P_;
+    if (want) {
+      geom_ = conv::BuildColGeometry(win_, Cg_, 8);
+      transposed_ = geom_.usable;
+      if (transposed_) return;
+    }
+    // A pointwise convolution's B operand is X itself, packed with plain copies.
+    geom_ = pointwise_ ? conv::ColGeometry{} : conv::BuildColGeometry(win_, Cg_, 16);
+    // A wide column matrix is packed inside the GEMM's tasks (enough of them to share out).
+    packInTiles_ = (geom_.usable || pointwise_) && gemm::LayoutB(Kg_, P_).panels() >= 16;
+  }
+
+  void SetAct(gemm::Epilogue* ep) const {
+    ep->act = tail_.act;
+    ep->clipMin = tail_.clipMin;
+    ep->clipMax = tail_.clipMax;
+  }
+
+  /** y[m][p] = act(sum of the parts' z[p][m] + bias[m] + residual[m][p]). */
+  void TransposeOut(const float* z, int parts, const float* bias, const float* residual, float* y, ThreadPool* pool) const {
+    float lo, hi;
+    ActBounds(&lo, &hi);
+    conv::TransposeArgs t{z, Mg_, P_ * Mg_, parts, P_, bias, residual, tail_.act != gemm::Epilogue::Act::None, lo, hi, y};
+    auto rows = [&](int64_t b0, int64_t b1) { conv::TransposeOutAvx512(t, b0 * 16, std::min(Mg_, b1 * 16)); };
+    const int64_t blocks = (Mg_ + 15) / 16;
+    const int64_t grain = std::max<int64_t>(1, 8192 / (16 * std::max<int64_t>(1, P_)));
+    if (pool && pool->threads() > 1 && blocks > grain) pool->ParallelFor(blocks, grain, rows);
+    else rows(0, blocks);
+  }
+
   void PackWeights(const float* w) {
     for (int64_t g = 0; g < group_; ++g) {
-      gemm::PackA(w + g * Mg_ * Kg_, Kg_, false, Mg_, Kg_, 1.0f, packedA_.data() + g * packedAStride_, nullptr);
+      float* dst = weights_.data() + g * weightsStride_;
+      if (transposed_) gemm::PackB(w + g * Mg_ * Kg_, Kg_, true, Kg_, Mg_, 1.0f, dst, nullptr);
+      else gemm::PackA(w + g * Mg_ * Kg_, Kg_, false, Mg_, Kg_, 1.0f, dst, nullptr);
     }
   }
 
@@ -150,7 +226,8 @@ class ConvKernel : public Kernel {
    * then copied into the packed B layout. (A panel-major variant that writes the packed panels
    * directly measured slower: per-row window set-up repeated for every panel.)
    */
-  void Im2ColPacked(const float* xg, const gemm::PackedLayout& lb, int64_t j0, int64_t nb, ThreadPool* pool) {
+  void Im2ColPacked(const float* xg, const gemm::PackedLayout& lb, ThreadPool* pool) {
+    const int64_t j0 = 0, nb = P_;
     const Window3& w = win_;
     const int64_t ks = w.kSize();
     const int64_t plane = w.out[1] * w.out[2];
@@ -191,7 +268,7 @@ class ConvKernel : public Kernel {
           }
           for (int64_t ow = b; ow < ow1; ++ow) dst[ow] = 0.0f;
         }
-    gemm::PackBRow(lb, r, row.data(), packedB_.data());
+        gemm::PackBRow(lb, r, row.data(), cols_.data());
       }
     };
     if (pool && pool->threads() > 1 && Kg_ > 1) pool->ParallelFor(Kg_, 4, rows);
@@ -204,7 +281,7 @@ class ConvKernel : public Kernel {
    * output rows a vector at a time. Parallel over planes, with chunks of at least ~8K outputs so
    * that small late layers are not split into pieces smaller than a thread wake-up.
    */
-  void DepthwiseSimd(const float* x, const float* wt, const float* bias, float* y, ThreadPool* pool) const {
+  void DepthwiseSimd(const float* x, const float* wt, const float* bias, const float* residual, float* y, ThreadPool* pool) const {
     const Window3& w = win_;
     const int kh = static_cast<int>(w.k[1]), kw = static_cast<int>(w.k[2]);
     const int sh = static_cast<int>(w.stride[1]), sw = static_cast<int>(w.stride[2]);
@@ -227,6 +304,8 @@ class ConvKernel : public Kernel {
       a.kw = kw;
       a.sh = sh;
       a.sw = sw;
+      // With a residual the activation follows it, in the pass over the finished plane.
+      if (!residual) ActBounds(&a.lo, &a.hi);
       for (int64_t p = p0; p < p1; ++p) {
         const int64_t n = p / M_, m = p % M_;
         const float* xc = x + (n * C_ + m / mult) * w.inSize();
@@ -236,6 +315,7 @@ class ConvKernel : public Kernel {
         a.w = wt + m * kh * kw;
         a.bias = bias ? bias[m] : 0.0f;
         dwPlane_(a, xp, y + p * P_);
+        if (residual) ApplyTail(residual + p * P_, y + p * P_, P_);
       }
     };
     const int64_t total = N_ * M_;
@@ -245,7 +325,7 @@ class ConvKernel : public Kernel {
   }
 
   /** One input channel per group: each output channel is a 2-D/3-D stencil of one input plane. */
-  void Depthwise(const float* x, const float* wt, const float* bias, float* y, ThreadPool* pool) const {
+  void Depthwise(const float* x, const float* wt, const float* bias, const float* residual, float* y, ThreadPool* pool) const {
     const Window3& w = win_;
     const int64_t ks = w.kSize();
     const int64_t mult = Mg_;  // output channels per input channel
@@ -284,6 +364,7 @@ class ConvKernel : public Kernel {
             }
           }
         }
+        ApplyTail(residual ? residual + p * P_ : nullptr, yc, P_);
       }
     };
     const int64_t total = N_ * M_;
@@ -291,16 +372,44 @@ class ConvKernel : public Kernel {
     else planes(0, total);
   }
 
+  /** The activation as clamp bounds (+-infinity where it has none). */
+  void ActBounds(float* lo, float* hi) const {
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (tail_.act == gemm::Epilogue::Act::Relu) {
+      *lo = 0.0f;
+    } else if (tail_.act == gemm::Epilogue::Act::Clip) {
+      *lo = tail_.clipMin;
+      *hi = tail_.clipMax;
+    }
+  }
+
+  /** y = act(y + residual) over n values (the paths that cannot apply the tail in registers). */
+  void ApplyTail(const float* residual, float* y, int64_t n) const {
+    if (residual) {
+      for (int64_t i = 0; i < n; ++i) y[i] += residual[i];
+    }
+    if (tail_.act == gemm::Epilogue::Act::None) return;
+    float lo, hi;
+    ActBounds(&lo, &hi);
+    for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i], lo), hi);
+  }
+
+  conv::Tail tail_;
   int64_t N_ = 0, C_ = 0, M_ = 0, group_ = 1, Cg_ = 0, Mg_ = 0, Kg_ = 0, P_ = 0;
   Window3 win_;
-  bool depthwise_ = false, pointwise_ = false, weightsPacked_ = false;
+  bool depthwise_ = false, pointwise_ = false, weightsPacked_ = false, transposed_ = false, packInTiles_ = false;
   void (*dwPlane_)(const dw::DwPlaneArgs&, const float*, float*) = nullptr;
-  size_t packedAStride_ = 0;
-  int64_t colBlock_ = INT64_MAX;  // output columns per im2col + GEMM block (non-pointwise convs)
-  gemm::AlignedBuffer packedA_, packedB_;
+  size_t weightsStride_ = 0;  // floats per group in weights_
+  conv::ColGeometry geom_;  // vectorized im2col (AVX-512), when usable
+  // Packed weights (A layout, or B layout when transposed), the packed column matrix, and Y^T
+  // when transposed.
+  gemm::AlignedBuffer weights_, cols_, outT_;
 };
 
-MCPC_REGISTER_KERNEL("Conv", ConvKernel::Create);
+MCPC_REGISTER_KERNEL("Conv", [](const PrepareContext& ctx) { return ConvKernel::Create(ctx, conv::Tail{}); });
 
 }  // namespace
+
+StatusOr<std::unique_ptr<Kernel>> conv::CreateKernel(const PrepareContext& ctx, const Tail& tail) { return ConvKernel::Create(ctx, tail); }
 }  // namespace mcpc

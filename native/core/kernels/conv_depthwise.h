@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 namespace mcpc {
 namespace dw {
@@ -16,6 +17,8 @@ struct DwPlaneArgs {
   int kh = 0, kw = 0, sh = 1, sw = 1;
   const float* w = nullptr;  // kh * kw taps
   float bias = 0;
+  // Each output is clamped to [lo, hi] (a fused Relu or Clip); NaN passes through.
+  float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
 };
 
 /** Scratch row width for an output row of `ow` columns: 16-column vectors at stride `sw`, plus slack. */
@@ -23,7 +26,7 @@ inline int64_t ScratchWidth(int64_t ow, int kw, int sw) { return (ow + 15) / 16 
 /** Scratch rows: every row a tap reads, plus one of slack for the last vector's over-read. */
 inline int64_t ScratchRows(int64_t oh, int kh, int sh) { return (oh - 1) * sh + kh + 1; }
 
-/** y (oh x ow) = bias + sum of taps over the padded plane xp (row width wp). */
+/** y (oh x ow) = clamp(bias + sum of taps over the padded plane xp (row width wp), lo, hi). */
 void PlaneAvx512(const DwPlaneArgs& a, const float* xp, float* y);
 void PlaneAvx2(const DwPlaneArgs& a, const float* xp, float* y);
 

@@ -19,6 +19,7 @@ void Rows(const DwPlaneArgs& a, const float* xp, float* y) {
     for (int t = 0; t < KH * KW; ++t) wv[t] = _mm256_set1_ps(a.w[t]);
   }
   const __m256 bias = _mm256_set1_ps(a.bias);
+  const __m256 lower = _mm256_set1_ps(a.lo), upper = _mm256_set1_ps(a.hi);
   const int64_t ow = a.ow;
   const int tail = static_cast<int>(ow % kVW);
   const __m256i tailMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -48,6 +49,8 @@ void Rows(const DwPlaneArgs& a, const float* xp, float* y) {
           acc = _mm256_fmadd_ps(w, v, acc);
         }
       }
+      // Bounds first: vmaxps/vminps return the second operand when one is NaN.
+      acc = _mm256_min_ps(upper, _mm256_max_ps(lower, acc));
       if (o + kVW <= ow) _mm256_storeu_ps(yr + o, acc);
       else _mm256_maskstore_ps(yr + o, tailMask, acc);
     }

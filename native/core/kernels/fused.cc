@@ -4,7 +4,8 @@
 // evaluated first into a scratch buffer that becomes the anchor's input 0. A MatMul with a
 // constant 2-D f32 weight runs its GEMM here instead, so that a leading bias add, residual add and
 // Relu/Clip of the epilogue are applied to each C tile while it is in registers (gemm::Epilogue);
-// the steps after them, if any, still run as a program.
+// the steps after them, if any, still run as a program. A Conv anchor likewise takes a leading
+// residual add and Relu/Clip into its own kernel (conv::Tail).
 #include "fused.h"
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "conv.h"
 #include "elementwise.h"
 #include "fused_program.h"
 #include "gemm.h"
@@ -68,6 +70,82 @@ class ElementwiseKernel : public Kernel {
   std::unique_ptr<StepProgram> program_;
 };
 
+// ---- Epilogue steps applied inside the anchor ---------------------------------------------------
+
+/** A Relu, or a Clip with constant scalar bounds, as a gemm activation. */
+bool ParseActivation(const PrepareContext& ctx, const FusedStep& st, gemm::Epilogue::Act* act, float* clipMin, float* clipMax) {
+  if (st.dtype != DType::F32) return false;
+  if (st.op == "Relu" && st.args.size() == 1) {
+    *act = gemm::Epilogue::Act::Relu;
+    return true;
+  }
+  if (st.op != "Clip" || st.attrs.count("min") || st.attrs.count("max") || !ctx.constantInput) return false;
+  float lo = -INFINITY, hi = INFINITY;
+  for (size_t k = 1; k < st.args.size(); ++k) {
+    const FusedOperand& x = st.args[k];
+    const Slot* s = x.kind == FusedOperand::Kind::Input ? ctx.input(x.index) : nullptr;
+    const void* p = s && s->dtype == DType::F32 && ew::Numel(s->shape) == 1 ? ctx.constantInput(x.index) : nullptr;
+    if (!p) return false;
+    (k == 1 ? lo : hi) = *static_cast<const float*>(p);
+  }
+  *act = gemm::Epilogue::Act::Clip;
+  *clipMin = lo;
+  *clipMax = hi;
+  return true;
+}
+
+/**
+ * With the first `absorbed` steps applied inside the anchor, the later steps may only read the
+ * last absorbed step (or later ones), never the anchor's result or a value inside the tile epilogue.
+ */
+bool RestReadsOnlyLast(const std::vector<FusedStep>& epilogue, int absorbed) {
+  for (size_t q = absorbed; q < epilogue.size(); ++q) {
+    for (const FusedOperand& x : epilogue[q].args) {
+      if (absorbed > 0 && x.kind == FusedOperand::Kind::Acc) return false;
+      if (x.kind == FusedOperand::Kind::Step && x.index < absorbed - 1) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The leading steps a Conv anchor applies itself: Add(acc, r) with r an f32 input of the output's
+ * shape, then Relu or Clip. Returns how many (0: none fit), with r's kernel input in *residual.
+ */
+int ConvTailSteps(const PrepareContext& ctx, const std::vector<FusedStep>& epilogue, conv::Tail* tail, int* residual) {
+  const Slot* out = ctx.output(0);
+  if (out->dtype != DType::F32) return 0;
+  int j = 0;
+  *residual = -1;
+  if (!epilogue.empty()) {
+    const FusedStep& st = epilogue[0];
+    if (st.op == "Add" && st.dtype == DType::F32 && st.args.size() == 2) {
+      for (int self = 0; self < 2 && j == 0; ++self) {
+        const FusedOperand& a = st.args[self];
+        const FusedOperand& b = st.args[1 - self];
+        const Slot* r = b.kind == FusedOperand::Kind::Input ? ctx.input(b.index) : nullptr;
+        if (a.kind == FusedOperand::Kind::Acc && r && r->dtype == DType::F32 && r->shape == out->shape) {
+          tail->residual = true;
+          *residual = b.index;
+          j = 1;
+        }
+      }
+    }
+  }
+  if (j < static_cast<int>(epilogue.size())) {
+    const FusedStep& st = epilogue[j];
+    const FusedOperand& first = st.args.empty() ? FusedOperand{} : st.args[0];
+    const bool readsPrev = j == 0 ? first.kind == FusedOperand::Kind::Acc : first.kind == FusedOperand::Kind::Step && first.index == j - 1;
+    if (readsPrev && ParseActivation(ctx, st, &tail->act, &tail->clipMin, &tail->clipMax)) ++j;
+  }
+  if (j == 0 || !RestReadsOnlyLast(epilogue, j)) {
+    *tail = conv::Tail{};
+    *residual = -1;
+    return 0;
+  }
+  return j;
+}
+
 // ---- MatMul with a tile-level epilogue ----------------------------------------------------------
 
 /**
@@ -118,35 +196,11 @@ class MatMulTile {
         }
         ++j;
       } else if (stage == 2 && st.args.size() >= 1 && prev(st.args[0])) {
-        if (st.op == "Relu" && st.args.size() == 1) {
-          act_ = gemm::Epilogue::Act::Relu;
-        } else if (st.op == "Clip") {
-          float lo = -INFINITY, hi = INFINITY;
-          bool ok = true;
-          for (size_t k = 1; k < st.args.size() && ok; ++k) {
-            const Slot* s = f32Input(st.args[k]);
-            const void* p = s && ew::Numel(s->shape) == 1 ? ctx.constantInput(st.args[k].index) : nullptr;
-            if (!p) ok = false;
-            else (k == 1 ? lo : hi) = *static_cast<const float*>(p);
-          }
-          if (!ok || st.attrs.count("min") || st.attrs.count("max")) break;
-          act_ = gemm::Epilogue::Act::Clip;
-          clipMin_ = lo;
-          clipMax_ = hi;
-        } else {
-          break;
-        }
+        if (!ParseActivation(ctx, st, &act_, &clipMin_, &clipMax_)) break;
         ++j;
       }
     }
-    // Later steps may only read the last absorbed step (or later ones), never the anchor's result
-    // or a value inside the tile epilogue.
-    for (int q = j; q < n; ++q) {
-      for (const FusedOperand& x : epilogue[q].args) {
-        if (j > 0 && x.kind == FusedOperand::Kind::Acc) return -1;
-        if (x.kind == FusedOperand::Kind::Step && x.index < j - 1) return -1;
-      }
-    }
+    if (!RestReadsOnlyLast(epilogue, j)) return -1;
     packed_.reserve(gemm::LayoutB(K_, N_).size() + 1);
     gemm::PackB(static_cast<const float*>(w), N_, false, K_, N_, 1.0f, packed_.data(), nullptr);
     return j;
@@ -266,6 +320,14 @@ StatusOr<std::unique_ptr<Kernel>> AnchoredKernel::Create(const PrepareContext& c
       epilogue = DropLeading(epilogue, absorbed);
     }
   }
+  // A Conv applies a leading residual add and Relu/Clip itself; the residual becomes its input 3.
+  conv::Tail convTail;
+  int convResidual = -1;
+  const bool isConv = spec.op == "Conv";
+  if (isConv && spec.prologue.empty() && k->accInOutput_) {
+    const int absorbed = ConvTailSteps(ctx, epilogue, &convTail, &convResidual);
+    if (absorbed > 0) epilogue = DropLeading(epilogue, absorbed);
+  }
   if (!k->tile_) {
     auto plan = std::make_unique<Plan>();
     auto sub = std::make_unique<KernelSpec>();
@@ -281,6 +343,17 @@ StatusOr<std::unique_ptr<Kernel>> AnchoredKernel::Create(const PrepareContext& c
       Slot s = i == 0 ? input0 : *ctx.input(i);
       s.id = static_cast<int>(plan->slots.size());
       sub->inputs.back() = s.id;
+      plan->slots.push_back(std::move(s));
+    }
+    if (convResidual >= 0) {
+      while (sub->inputs.size() < 3) {
+        sub->inputs.push_back(-1);
+        k->anchorInputs_.push_back(-1);
+      }
+      Slot s = *ctx.input(convResidual);
+      s.id = static_cast<int>(plan->slots.size());
+      sub->inputs.push_back(s.id);
+      k->anchorInputs_.push_back(convResidual);
       plan->slots.push_back(std::move(s));
     }
     Slot acc = *out;
@@ -307,7 +380,7 @@ StatusOr<std::unique_ptr<Kernel>> AnchoredKernel::Create(const PrepareContext& c
       if (!outerRelease || (i == 0 && hasPrologue) || StepsReadInput(*outerSpec, i)) return;
       outerRelease(i);
     };
-    StatusOr<std::unique_ptr<Kernel>> anchor = (*factory)(pc);
+    StatusOr<std::unique_ptr<Kernel>> anchor = isConv ? conv::CreateKernel(pc, convTail) : (*factory)(pc);
     if (!anchor.ok()) return anchor.status();
     if (!anchor.value()) return MCPC_ERROR(MCPC_E_KERNEL, "the %s kernel factory returned no kernel", spec.op.c_str());
     k->anchor_ = anchor.take();

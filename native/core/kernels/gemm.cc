@@ -3,7 +3,9 @@
 //
 // Loop order inside one C tile (BLIS-like): K blocks of kc, then MR row panels (the A micro-panel,
 // MR x kc, stays in L1), then NR column panels streamed from the tile's B block (kc x ~480 floats,
-// in L2). Tiles of C are independent, so threads never share an output.
+// in L2). Tiles of C are independent, so threads never share an output. Two variants share that
+// loop (MultiplyBlock): GemmPackBInTiles, whose tasks pack their own slice of B just before using
+// it, and GemmPackedSplitK, which gives each thread a range of K and a C of its own.
 #include "gemm.h"
 
 #include <algorithm>
@@ -89,6 +91,78 @@ void ForRange(ThreadPool* pool, int64_t n, int64_t grain, const std::function<vo
   if (n <= 0) return;
   if (pool && pool->threads() > 1 && n > grain) pool->ParallelFor(n, grain, fn);
   else fn(0, n);
+}
+
+/**
+ * One row of a B panel: `cols` floats, then zeros up to the panel width w. Full 48- and 16-wide
+ * rows copy with a constant size (inlined as a few vector moves, where a call would cost as much).
+ */
+inline void CopyPanelRow(float* d, const float* s, int cols, int w) {
+  if (cols == 48 && w == 48) {
+    std::memcpy(d, s, sizeof(float) * 48);
+  } else if (cols == 16 && w == 16) {
+    std::memcpy(d, s, sizeof(float) * 16);
+  } else {
+    std::memcpy(d, s, sizeof(float) * cols);
+    for (int j = cols; j < w; ++j) d[j] = 0.0f;
+  }
+}
+
+/** Runs tile(0..total-1) on the pool. */
+template <typename F>
+void ForTiles(int64_t total, ThreadPool* pool, const F& tile) {
+  const int threads = pool ? pool->threads() : 1;
+  if (threads <= 1 || total <= 1) {
+    for (int64_t t = 0; t < total; ++t) tile(t);
+    return;
+  }
+  // Tiles differ in size (edges) and threads in speed (shared cores): hand them out dynamically,
+  // whatever chunking the pool does with the per-thread calls.
+  std::atomic<int64_t> next{0};
+  pool->ParallelFor(std::min<int64_t>(threads, total), 1, [&](int64_t, int64_t) {
+    for (int64_t t = next.fetch_add(1); t < total; t = next.fetch_add(1)) tile(t);
+  });
+}
+
+struct BlockArgs {
+  const Arch& ar;
+  const PackedLayout &la, &lb;
+  int64_t M, N;
+  float* c;
+  int64_t ldc;
+  bool accumulate;
+  const Epilogue& ep;
+};
+
+/**
+ * Steps [k0, k1) of K block kb (all of it by default) of row panels [pi0, pi1) x column panels
+ * [pj0, pj1): A from the packed A, B from `b`, the block's panels from pj0 on. C is stored by the
+ * first K block (unless accumulating) and takes the epilogue with the last one.
+ */
+void MultiplyBlock(const BlockArgs& g, int64_t kb, const float* ap, int64_t pi0, int64_t pi1, const float* b, int64_t pj0, int64_t pj1,
+                   int64_t k0 = 0, int64_t k1 = -1, bool first = false, bool last = false) {
+  const Arch& ar = g.ar;
+  const int64_t kcb = std::min<int64_t>(ar.kc, g.la.k - kb * ar.kc);
+  if (k1 < 0) {
+    k1 = kcb;
+    first = kb == 0;
+    last = kb == g.la.kBlocks() - 1;
+  }
+  const bool acc = g.accumulate || !first;
+  const bool withEp = last && !g.ep.empty();
+  for (int64_t pi = pi0; pi < pi1; ++pi) {
+    const float* a = ap + g.la.offset(kb, pi) + k0 * ar.mr;
+    const int64_t i0 = pi * ar.mr;
+    const int m = static_cast<int>(std::min<int64_t>(ar.mr, g.M - i0));
+    for (int64_t pj = pj0; pj < pj1; ++pj) {
+      const int64_t j0 = pj * ar.nr;
+      const int n = static_cast<int>(std::min<int64_t>(ar.nr, g.N - j0));
+      const int bw = g.lb.width(pj);
+      TileEpilogue te;
+      if (withEp) te = MakeTileEpilogue(g.ep, i0, j0);
+      ar.kernel(k1 - k0, a, b + (pj - pj0) * kcb * ar.nr + k0 * bw, bw, g.c + i0 * g.ldc + j0, g.ldc, m, n, acc, withEp ? &te : nullptr);
+    }
+  }
 }
 
 }  // namespace
@@ -217,6 +291,18 @@ void PackBRow(const PackedLayout& lay, int64_t k, const float* row, float* dst) 
   }
 }
 
+void PackBBlock(const float* b, int64_t ldb, const PackedLayout& lb, int64_t kb, int64_t p0, int64_t p1, float* out) {
+  const int64_t k0 = kb * lb.kc;
+  const int64_t kcb = std::min<int64_t>(lb.kc, lb.k - k0);
+  for (int64_t p = p0; p < p1; ++p) {
+    const int w = lb.width(p);
+    const int64_t j0 = p * lb.panel;
+    const int cols = static_cast<int>(std::min<int64_t>(w, lb.rows - j0));
+    float* d = out + (p - p0) * kcb * lb.panel;
+    for (int64_t k = 0; k < kcb; ++k) CopyPanelRow(d + k * w, b + (k0 + k) * ldb + j0, cols, w);
+  }
+}
+
 void PackB(const float* b, int64_t ldb, bool trans, int64_t K, int64_t N, float scale, float* dst, ThreadPool* pool) {
   const PackedLayout lay = LayoutB(K, N);
   const int nr = lay.panel;
@@ -239,7 +325,7 @@ void PackB(const float* b, int64_t ldb, bool trans, int64_t K, int64_t N, float 
           for (int64_t k = 0; k < kcb; ++k) {
             const float* src = b + (k0 + k) * ldb + j0;
             float* dk = d + k * w;
-            if (scale == 1.0f) std::memcpy(dk, src, sizeof(float) * cols);
+            if (scale == 1.0f) CopyPanelRow(dk, src, cols, cols);
             else for (int j = 0; j < cols; ++j) dk[j] = src[j] * scale;
           }
         }
@@ -284,46 +370,68 @@ void GemmPacked(int64_t M, int64_t N, int64_t K, const float* ap, const float* b
   }
   const int64_t mTiles = (mp + mcp - 1) / mcp;
   const int64_t nTiles = (np + ncp - 1) / ncp;
-  const int64_t total = mTiles * nTiles;
-  const int64_t nkb = la.kBlocks();
-  const bool withEp = !ep.empty();
-  auto tile = [&](int64_t t) {
+  const BlockArgs args{ar, la, lb, M, N, c, ldc, accumulate, ep};
+  ForTiles(mTiles * nTiles, pool, [&](int64_t t) {
     // Column tiles outer: consecutive tiles reuse the same B block.
     const int64_t tn = t / mTiles;
     const int64_t tm = t % mTiles;
     const int64_t pi0 = tm * mcp, pi1 = std::min(mp, pi0 + mcp);
     const int64_t pj0 = tn * ncp, pj1 = std::min(np, pj0 + ncp);
-    for (int64_t kb = 0; kb < nkb; ++kb) {
-      const int64_t kcb = std::min<int64_t>(ar.kc, K - kb * ar.kc);
-      const bool acc = accumulate || kb > 0;
-      const bool last = kb == nkb - 1;
-      for (int64_t pi = pi0; pi < pi1; ++pi) {
-        const float* a = ap + la.offset(kb, pi);
-        const int64_t i0 = pi * ar.mr;
-        const int m = static_cast<int>(std::min<int64_t>(ar.mr, M - i0));
-        for (int64_t pj = pj0; pj < pj1; ++pj) {
-          const int64_t j0 = pj * ar.nr;
-          const int n = static_cast<int>(std::min<int64_t>(ar.nr, N - j0));
-          TileEpilogue te;
-          const TileEpilogue* tep = nullptr;
-          if (last && withEp) {
-            te = MakeTileEpilogue(ep, i0, j0);
-            tep = &te;
-          }
-          ar.kernel(kcb, a, bp + lb.offset(kb, pj), lb.width(pj), c + i0 * ldc + j0, ldc, m, n, acc, tep);
-        }
-      }
+    for (int64_t kb = 0; kb < la.kBlocks(); ++kb) MultiplyBlock(args, kb, ap, pi0, pi1, bp + lb.offset(kb, pj0), pj0, pj1);
+  });
+}
+
+int GemmPackedSplitK(int64_t M, int64_t N, int64_t K, const float* ap, const float* bp, float* c, int64_t ldc, int64_t partStride,
+                     ThreadPool* pool) {
+  if (M <= 0 || N <= 0) return 0;
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(pool ? pool->threads() : 1, K / 64)));
+  if (parts == 1 || K <= 0) {
+    GemmPacked(M, N, K, ap, bp, c, ldc, false, Epilogue{}, nullptr);
+    return 1;
+  }
+  const Arch& ar = ActiveArch();
+  const PackedLayout la = LayoutA(M, K);
+  const PackedLayout lb = LayoutB(K, N);
+  auto part = [&](int64_t t) {
+    const BlockArgs args{ar, la, lb, M, N, c + t * partStride, ldc, false, Epilogue{}};
+    const int64_t kLo = K * t / parts, kHi = K * (t + 1) / parts;
+    for (int64_t kb = kLo / ar.kc; kb * ar.kc < kHi; ++kb) {
+      const int64_t base = kb * ar.kc;
+      const int64_t k0 = std::max(kLo, base) - base, k1 = std::min(kHi, base + ar.kc) - base;
+      MultiplyBlock(args, kb, ap, 0, la.panels(), bp + lb.offset(kb, 0), 0, lb.panels(), k0, k1, base + k0 == kLo, base + k1 == kHi);
     }
   };
-  if (threads <= 1 || total <= 1) {
-    for (int64_t t = 0; t < total; ++t) tile(t);
-    return;
-  }
-  // Tiles differ in size (edges) and threads in speed (shared cores): hand them out dynamically,
-  // whatever chunking the pool does with the per-thread calls.
-  std::atomic<int64_t> next{0};
-  pool->ParallelFor(std::min<int64_t>(threads, total), 1, [&](int64_t, int64_t) {
-    for (int64_t t = next.fetch_add(1); t < total; t = next.fetch_add(1)) tile(t);
+  pool->ParallelFor(parts, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) part(t);
+  });
+  return parts;
+}
+
+void GemmPackBInTiles(int64_t M, int64_t N, int64_t K, const float* ap, const PackBBlockFn& packB, float* c, int64_t ldc, bool accumulate,
+                      const Epilogue& ep, ThreadPool* pool) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return GemmPacked(M, N, K, ap, nullptr, c, ldc, accumulate, ep, pool);
+  const Arch& ar = ActiveArch();
+  const PackedLayout la = LayoutA(M, K);
+  const PackedLayout lb = LayoutB(K, N);
+  const int64_t mp = la.panels();
+  const int64_t np = lb.panels();
+  const int threads = pool ? pool->threads() : 1;
+  // Column ranges: about 8 tasks per thread, at most ~480 columns, and C's slice (M rows) within
+  // ~256 KiB so that it stays in L2 between K blocks.
+  int64_t ncp = std::min<int64_t>(np / (8 * threads), std::max(1, 480 / ar.nr));
+  ncp = std::min<int64_t>(ncp, (int64_t(1) << 16) / (std::max<int64_t>(M, 1) * ar.nr));
+  ncp = EvenChunk(np, std::max<int64_t>(1, ncp));
+  const int64_t tasks = (np + ncp - 1) / ncp;
+  const BlockArgs args{ar, la, lb, M, N, c, ldc, accumulate, ep};
+  ForTiles(tasks, pool, [&](int64_t t) {
+    const int64_t pj0 = t * ncp, pj1 = std::min(np, pj0 + ncp);
+    thread_local AlignedBuffer slice;
+    slice.reserve(static_cast<size_t>(ar.kc * ncp * ar.nr));
+    for (int64_t kb = 0; kb < la.kBlocks(); ++kb) {
+      packB(kb, pj0, pj1, slice.data());
+      MultiplyBlock(args, kb, ap, 0, mp, slice.data(), pj0, pj1);
+    }
   });
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -104,9 +105,38 @@ void PackB(const float* b, int64_t ldb, bool trans, int64_t K, int64_t N, float 
 /** Copies row k (n values of the K x N B operand, already computed elsewhere) into packed B. */
 void PackBRow(const PackedLayout& lay, int64_t k, const float* row, float* dst);
 
+/**
+ * Packs panels [p0, p1) of K block kb of a B operand (layout LayoutB(K, N)); panel p goes to
+ * out + (p - p0) * kcb * NR, as within one block of the layout.
+ */
+using PackBBlockFn = std::function<void(int64_t kb, int64_t p0, int64_t p1, float* out)>;
+
+/** A PackBBlockFn body for a plain K x N matrix b (element (k, j) at b[k * ldb + j]). */
+void PackBBlock(const float* b, int64_t ldb, const PackedLayout& lb, int64_t kb, int64_t p0, int64_t p1, float* out);
+
 /** C (+)= Apacked * Bpacked, then the epilogue. Splits tiles of C over the pool (nullptr: inline). */
 void GemmPacked(int64_t M, int64_t N, int64_t K, const float* ap, const float* bp, float* c, int64_t ldc, bool accumulate,
                 const Epilogue& ep, ThreadPool* pool);
+
+/**
+ * Partial products C_t = A[:, K_t] x B[K_t, :] over contiguous, equal ranges K_t of K, one per
+ * thread of the pool (at most one per 64 steps of K), each run by one thread over all of C: for a
+ * small C with a deep K (a 7x7 plane) whose few tiles would share out badly, and where tiles split
+ * over M would each stream all of B. Part t goes to c + t * partStride (leading dim ldc); no
+ * epilogue. Returns the number of parts; their sum is C.
+ */
+int GemmPackedSplitK(int64_t M, int64_t N, int64_t K, const float* ap, const float* bp, float* c, int64_t ldc, int64_t partStride,
+                     ThreadPool* pool);
+
+/**
+ * C (+)= Apacked * B, then the epilogue, with B packed inside the tiles: the pool's tasks are
+ * ranges of column panels (all of M), and each packs its kc x columns slice of B with `packB` into
+ * a per-thread buffer right before multiplying by it. The packed B never leaves the cache, and
+ * packing is shared out like the arithmetic, with no pass or barrier of its own. For a wide B
+ * (tens of panels) that is expensive to pack (im2col); a narrow one gives too few tasks.
+ */
+void GemmPackBInTiles(int64_t M, int64_t N, int64_t K, const float* ap, const PackBBlockFn& packB, float* c, int64_t ldc, bool accumulate,
+                      const Epilogue& ep, ThreadPool* pool);
 
 /**
  * Convenience entry point with packing done here: C = alpha*op(A)*op(B) + beta*C, then `ep`.

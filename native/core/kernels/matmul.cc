@@ -158,6 +158,17 @@ class MatMulKernel : public Kernel {
     const int64_t nb = static_cast<int64_t>(pairs_.size());
     const int threads = ctx.pool ? ctx.pool->threads() : 1;
     const gemm::Epilogue ep;
+    // A shared by every batch (broadcast, as in per-head projections) and B prepacked: A is
+    // packed once for all of them instead of once per batch.
+    if (prepacked_ && !foldBatches_ && nb > 1 && std::all_of(pairs_.begin(), pairs_.end(), [](const BatchPair& q) { return q.a == 0; })) {
+      scratch_.reserve(gemm::LayoutA(M_, K_).size() + 16);
+      gemm::PackA(a, K_, false, M_, K_, 1.0f, scratch_.data(), ctx.pool);
+      for (int64_t p = 0; p < nb; ++p) {
+        const float* packed = packedB_.data() + (pairs_[p].b / std::max<int64_t>(1, K_ * N_)) * packedStride_;
+        gemm::GemmPacked(M_, N_, K_, scratch_.data(), packed, c + p * M_ * N_, N_, false, ep, ctx.pool);
+      }
+      return Status::Ok();
+    }
     auto one = [&](int64_t p, ThreadPool* pool, gemm::AlignedBuffer* scratch) {
       const BatchPair& bp = pairs_[p];
       float* cp = c + p * M_ * N_;

@@ -5,12 +5,21 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <type_traits>
 
 #include "../kernel.h"
 #include "../thread_pool.h"
+#include "gemm.h"
 #include "window.h"
 
 namespace mcpc {
+
+// pool_avx512.cc
+int64_t MaxPoolRowBuffer(int64_t iw, int64_t ow, int kw, int sw, int64_t pw);
+void MaxPool2DPlaneAvx512(const float* x, int64_t iw, float* y, int64_t oh, int64_t ow, int kw, int sh, int sw, int64_t ph, int64_t pw,
+                          const int32_t* rowLo, const int32_t* rowHi, float* buf);
+
 namespace {
 
 void ForPlanes(ThreadPool* pool, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
@@ -87,7 +96,8 @@ class PoolKernel : public Kernel {
    * 2-D MaxPool without indices, dilation 1: separable. Per output row, the max over the window's
    * valid input rows into a row buffer (contiguous, vectorizes), then the max over the valid
    * columns of each output position. Same order of comparisons per tap row as the generic path
-   * (first valid tap, then strictly greater), so equal results without NaNs.
+   * (first valid tap, then strictly greater), so equal results without NaNs. f32 on AVX-512 runs
+   * the same scheme a vector at a time (pool_avx512.cc).
    */
   template <typename T>
   void MaxPool2D(const T* x, T* y, ThreadPool* pool) const {
@@ -95,6 +105,19 @@ class PoolKernel : public Kernel {
     const int64_t ih = w.in[1], iw = w.in[2], oh = w.out[1], ow = w.out[2];
     const int64_t sh = w.stride[1], sw = w.stride[2], ph = w.padBegin[1], pw = w.padBegin[2];
     const int64_t outPlane = oh * ow;
+    if constexpr (std::is_same_v<T, float>) {
+      if (std::string(gemm::ActiveArch().name) == "avx512") {
+        const int kw = static_cast<int>(w.k[2]);
+        ForPlanes(pool, planes_, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, outPlane)), [&](int64_t p0, int64_t p1) {
+          std::vector<float> buf(static_cast<size_t>(MaxPoolRowBuffer(iw, ow, kw, static_cast<int>(sw), pw)));
+          for (int64_t p = p0; p < p1; ++p) {
+            MaxPool2DPlaneAvx512(x + p * ih * iw, iw, y + p * outPlane, oh, ow, kw, static_cast<int>(sh), static_cast<int>(sw), ph, pw,
+                                 taps_[1].lo.data(), taps_[1].hi.data(), buf.data());
+          }
+        });
+        return;
+      }
+    }
     ForPlanes(pool, planes_, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, outPlane)), [&](int64_t p0, int64_t p1) {
       std::vector<T> row(static_cast<size_t>(iw));
       for (int64_t p = p0; p < p1; ++p) {
