@@ -333,14 +333,8 @@ class CudaLoadWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
-    if (!path_.empty()) {
-      auto mapped = mcpc::MapWeightsFile(path_, weightsOffset_, weightsLength_, std::move(weights_.entries));
-      if (!mapped.ok()) {
-        status_ = mapped.status();
-        return;
-      }
-      weights_ = mapped.take();
-    }
+    status_ = mcpc::MapWeightsIfFile(path_, weightsOffset_, weightsLength_, &weights_);
+    if (!status_.ok()) return;
     auto created = CudaSession::Create(std::move(plan_), weights_, mcpc::cuda::CudaOptions{ordinal_});
     // The weights now live on the device: the mapping (or the bytes, on OnOK) can go.
     weights_ = mcpc::WeightsSection();

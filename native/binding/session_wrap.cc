@@ -34,14 +34,8 @@ class LoadWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
-    if (!path_.empty()) {
-      auto mapped = mcpc::MapWeightsFile(path_, weightsOffset_, weightsLength_, std::move(weights_.entries));
-      if (!mapped.ok()) {
-        status_ = mapped.status();
-        return;
-      }
-      weights_ = mapped.take();
-    }
+    status_ = mcpc::MapWeightsIfFile(path_, weightsOffset_, weightsLength_, &weights_);
+    if (!status_.ok()) return;
     auto created = mcpc::Session::Create(std::move(plan_), std::move(weights_), options_);
     if (created.ok()) session_ = std::shared_ptr<mcpc::Session>(created.take());
     else status_ = created.status();

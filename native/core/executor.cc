@@ -74,6 +74,14 @@ StatusOr<WeightsSection> MapWeightsFile(const std::string& path, uint64_t offset
   return w;
 }
 
+Status MapWeightsIfFile(const std::string& path, uint64_t offset, uint64_t length, WeightsSection* weights) {
+  if (path.empty()) return Status::Ok();
+  StatusOr<WeightsSection> mapped = MapWeightsFile(path, offset, length, std::move(weights->entries));
+  if (!mapped.ok()) return mapped.status();
+  *weights = mapped.take();
+  return Status::Ok();
+}
+
 StatusOr<std::unique_ptr<Session>> Session::Create(Plan plan, WeightsSection weights, SessionOptions options) {
   MCPC_RETURN_IF_ERROR(ValidatePlan(plan, weights));
   std::unique_ptr<Session> s(new Session());

@@ -47,6 +47,9 @@ struct WeightsSection {
  */
 StatusOr<WeightsSection> MapWeightsFile(const std::string& path, uint64_t offset, uint64_t length, std::vector<WeightRef> entries);
 
+/** With a non-empty `path`, points `weights` (its entries kept) at that file's mapped section; else leaves it. */
+Status MapWeightsIfFile(const std::string& path, uint64_t offset, uint64_t length, WeightsSection* weights);
+
 struct SessionOptions {
   /** Threads for kernels, the calling thread included; 0 picks the number of hardware threads. */
   int threads = 0;
