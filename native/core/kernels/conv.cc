@@ -295,7 +295,16 @@ class ConvKernel : public Kernel {
       const size_t need = static_cast<size_t>(hp * wp + 64);
       scratch.reserve(need);
       float* xp = scratch.data();
-      std::memset(xp, 0, sizeof(float) * need);
+      // Zero what the copies below leave alone: rows above and below the plane, and the columns
+      // either side of it (the buffer is shared with other kernels of this thread).
+      const int64_t top = std::min(hp, std::max<int64_t>(0, ph)), bottom = std::min(hp, std::max(top, ph + ih));
+      std::memset(xp, 0, sizeof(float) * top * wp);
+      std::memset(xp + bottom * wp, 0, sizeof(float) * (need - bottom * wp));
+      const int64_t left = std::min(pw, wp), right = std::max<int64_t>(0, wp - pw - copyW);
+      for (int64_t r = top; r < bottom; ++r) {
+        std::memset(xp + r * wp, 0, sizeof(float) * left);
+        std::memset(xp + (r + 1) * wp - right, 0, sizeof(float) * right);
+      }
       dw::DwPlaneArgs a;
       a.oh = w.out[1];
       a.ow = w.out[2];

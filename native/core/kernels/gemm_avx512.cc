@@ -18,14 +18,17 @@ constexpr int kVW = 16;
 template <int M, int NV>
 void Tile(int64_t kc, const float* a, const float* b, int64_t bw, float* c, int64_t ldc, int n, bool accumulate,
           const TileEpilogue* ep) {
-  // The rows of C (and of the residual) this tile stores are fetched while it multiplies: a
-  // convolution's output rows are a plane apart, too many streams for the hardware prefetcher.
+  // With an epilogue (the last K block), the rows of C and of the residual that the tile stores
+  // are fetched while it multiplies: a convolution's output rows are a plane apart, too many
+  // streams for the hardware prefetcher.
+  if (ep) {
 #pragma GCC unroll 8
-  for (int i = 0; i < M; ++i) {
+    for (int i = 0; i < M; ++i) {
 #pragma GCC unroll 3
-    for (int j = 0; j < NV; ++j) {
-      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + j * kVW), _MM_HINT_T0);
-      if (ep && ep->residual) _mm_prefetch(reinterpret_cast<const char*>(ep->residual + i * ep->ldResidual + j * kVW), _MM_HINT_T0);
+      for (int j = 0; j < NV; ++j) {
+        _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + j * kVW), _MM_HINT_T0);
+        if (ep->residual) _mm_prefetch(reinterpret_cast<const char*>(ep->residual + i * ep->ldResidual + j * kVW), _MM_HINT_T0);
+      }
     }
   }
   __m512 acc[M][NV];
