@@ -176,15 +176,34 @@ export interface CudaLaunch {
  * Target cuda: how a kernel runs. With `library`, the runtime first computes the anchor op with a
  * vendor library into the kernel's output slot (inputs[0..arity) are the anchor's, as on cpu):
  *   cublaslt  MatMul  Y = A @ B, numpy-broadcast batch dimensions
- *             Gemm    Y = alpha * op(A) @ op(B) (transA, transB); C is not read: `after` adds beta * C
+ *             Gemm    Y = alpha * op(A) @ op(B) (transA, transB); beta * C comes from libraryEpilogue or `after`
  *   cudnn     Conv    Y = conv(X, W) (pads, strides, dilations, group); the bias is not read: `after` adds it
  * then `after` runs, in place on that output (the epilogue); without `library` the launches are
  * the whole kernel. `before` runs first (reserved for prologues of library anchors).
  */
 export interface CudaKernelCode {
   library?: 'cublaslt' | 'cudnn';
+  /** Epilogue work the library call does itself, before `after` (cublaslt only; see LibraryEpilogue). */
+  libraryEpilogue?: LibraryEpilogue;
   before: CudaLaunch[];
   after: CudaLaunch[];
+}
+
+/**
+ * Target cuda: what a library anchor computes beyond the product, in this order (cuBLASLt's
+ * epilogues): Y = act(alpha * A @ B + beta * inputs[c] + inputs[bias]). `c` has the output's shape;
+ * `bias` holds one value per output column (broadcast over rows and batches); both have the
+ * output's dtype. The kernel's epilogue steps that this covers are not in `after`.
+ */
+export interface LibraryEpilogue {
+  /** Factor of the product (MatMul's scalar Mul), multiplying the anchor's own alpha. */
+  alpha?: number;
+  /** Kernel input added whole (a residual, or Gemm's C), scaled by `beta` (default 1). */
+  c?: number;
+  beta?: number;
+  /** Kernel input added to every row. */
+  bias?: number;
+  activation?: 'relu' | 'gelu-tanh';
 }
 
 /** Target cuda: the generated kernels of a plan, one translation unit compiled by NVRTC at load. */

@@ -222,6 +222,30 @@ mcpc::CudaKernelCode ToCudaKernelCode(const Napi::Value& v, const std::string& p
     c.library = ToStr(o.Get("library"), path + ".library");
     if (c.library != "cublaslt" && c.library != "cudnn") Fail(v.Env(), path + ".library", "must be 'cublaslt' or 'cudnn'");
   }
+  if (o.Has("libraryEpilogue") && !o.Get("libraryEpilogue").IsUndefined()) {
+    const std::string ep = path + ".libraryEpilogue";
+    Napi::Object e = ToObject(o.Get("libraryEpilogue"), ep);
+    if (c.library != "cublaslt") Fail(v.Env(), ep, "is only for library 'cublaslt'");
+    auto inputIndex = [&](const char* key) {
+      if (!e.Has(key) || e.Get(key).IsUndefined()) return -1;
+      const int64_t i = ToIndex(e.Get(key), ep + "." + key);
+      if (i > 64) Fail(v.Env(), ep + "." + key, "must be a kernel input index");
+      return static_cast<int>(i);
+    };
+    c.epilogueC = inputIndex("c");
+    c.epilogueBias = inputIndex("bias");
+    auto number = [&](const char* key, double* out) {
+      if (!e.Has(key) || e.Get(key).IsUndefined()) return;
+      if (!e.Get(key).IsNumber()) Fail(v.Env(), ep + "." + key, "must be a number");
+      *out = e.Get(key).As<Napi::Number>().DoubleValue();
+    };
+    number("alpha", &c.epilogueAlpha);
+    number("beta", &c.epilogueBeta);
+    if (e.Has("activation") && !e.Get("activation").IsUndefined()) {
+      c.epilogueActivation = ToStr(e.Get("activation"), ep + ".activation");
+      if (c.epilogueActivation != "relu" && c.epilogueActivation != "gelu-tanh") Fail(v.Env(), ep + ".activation", "must be 'relu' or 'gelu-tanh'");
+    }
+  }
   if (o.Has("before")) c.before = MapArray<mcpc::CudaLaunch>(o.Get("before"), path + ".before", ToCudaLaunch);
   if (o.Has("after")) c.after = MapArray<mcpc::CudaLaunch>(o.Get("after"), path + ".after", ToCudaLaunch);
   return c;

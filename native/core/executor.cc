@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -117,17 +116,12 @@ StatusOr<std::unique_ptr<Session>> Session::Create(Plan plan, WeightsSection wei
   if (arena == MAP_FAILED) return MCPC_ERROR(MCPC_E_OUT_OF_MEMORY, "cannot allocate the %zu-byte activation arena", s->arenaBytes_);
   s->arena_ = static_cast<uint8_t*>(arena);
   MCPC_RETURN_IF_ERROR(s->Prepare());
-  if (const char* prof = std::getenv("MCPC_PROFILE"); prof && *prof && std::strcmp(prof, "0") != 0) {
-    s->profile_ = true;
-    s->profilePath_ = std::strcmp(prof, "1") == 0 ? "" : prof;
-    s->profileUs_.assign(s->kernels_.size(), 0.0);
-    s->profileMinUs_.assign(s->kernels_.size(), 1e30);
-  }
+  s->profile_.Configure(s->kernels_.size());
   return s;
 }
 
 Session::~Session() {
-  if (profile_ && profileRuns_ > 0) ReportProfile();
+  profile_.Report(plan_, "cpu");
   kernels_.clear();  // kernels may hold pointers into the arena or the weights
   if (arena_) munmap(arena_, arenaBytes_);
   std::free(ownedWeights_);
@@ -302,7 +296,7 @@ Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuf
     for (size_t j = 0; j < outs.size(); ++j) outs[j].data = SlotData(plan_.slots[spec.outputs[j]], inputs, outputs);
     Status s;
     std::chrono::steady_clock::time_point t0;
-    if (profile_) t0 = std::chrono::steady_clock::now();
+    if (profile_.enabled) t0 = std::chrono::steady_clock::now();
     try {
       s = kernels_[k]->Run(ins, outs, ctx);
     } catch (const std::bad_alloc&) {
@@ -310,14 +304,10 @@ Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuf
     } catch (const std::exception& e) {
       s = MCPC_ERROR(MCPC_E_KERNEL, "threw: %s", e.what());
     }
-    if (profile_) {
-      const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-      profileUs_[k] += us;
-      profileMinUs_[k] = std::min(profileMinUs_[k], us);
-    }
+    if (profile_.enabled) profile_.Add(k, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     if (!s.ok()) return InKernel(s, k, spec);
   }
-  if (profile_) ++profileRuns_;
+  if (profile_.enabled) ++profile_.runs;
   // Outputs that are inputs, weights, arena values or another output's slot are copied; outputs
   // computed in place (the usual case) are already in the caller's buffer.
   for (size_t j = 0; j < outputs.size(); ++j) {
@@ -326,62 +316,6 @@ Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuf
     if (src != outputs[j].data && slot.byteLength > 0) std::memcpy(outputs[j].data, src, slot.byteLength);
   }
   return Status::Ok();
-}
-
-void Session::ReportProfile() const {
-  const double runs = static_cast<double>(profileRuns_);
-  if (!profilePath_.empty()) {
-    if (FILE* f = std::fopen(profilePath_.c_str(), "w")) {
-      std::fprintf(f, "kernel,op,source,shape,runs,total_us,min_us\n");
-      for (size_t k = 0; k < kernels_.size(); ++k) {
-        const KernelSpec& spec = plan_.kernels[k];
-        std::string shape;
-        if (!spec.outputs.empty()) {
-          for (int64_t d : plan_.slots[spec.outputs[0]].shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-        }
-        std::fprintf(f, "%zu,%s,%s,%s,%llu,%.1f,%.1f\n", k, spec.op.c_str(), spec.source.c_str(), shape.c_str(),
-                     static_cast<unsigned long long>(profileRuns_), profileUs_[k], profileMinUs_[k]);
-      }
-      std::fclose(f);
-    }
-    return;
-  }
-  // Per op: mean us per run, and the sum of each kernel's best run (what an unloaded machine gives).
-  double total = 0, totalMin = 0;
-  struct OpTotal { double us = 0, minUs = 0; int kernels = 0; };
-  std::map<std::string, OpTotal> byOp;
-  for (size_t k = 0; k < kernels_.size(); ++k) {
-    total += profileUs_[k];
-    totalMin += profileMinUs_[k];
-    OpTotal& e = byOp[plan_.kernels[k].op];
-    e.us += profileUs_[k];
-    e.minUs += profileMinUs_[k];
-    e.kernels += 1;
-  }
-  std::fprintf(stderr, "mcpc profile: %llu runs, kernels %.1f us per run (mean), %.1f us (sum of per-kernel best)\n",
-               static_cast<unsigned long long>(profileRuns_), total / runs, totalMin);
-  std::vector<std::pair<double, std::string>> ops;
-  for (auto& [op, e] : byOp) ops.push_back({e.minUs, op});
-  std::sort(ops.rbegin(), ops.rend());
-  for (auto& [us, op] : ops) {
-    const OpTotal& e = byOp[op];
-    std::fprintf(stderr, "  %-24s %5d kernels  best %9.1f us %5.1f%%  mean %9.1f us/run\n", op.c_str(), e.kernels, e.minUs, 100 * e.minUs / totalMin,
-                 e.us / runs);
-  }
-  std::vector<size_t> order(kernels_.size());
-  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return profileMinUs_[a] > profileMinUs_[b]; });
-  std::fprintf(stderr, "  top kernels:\n");
-  for (size_t i = 0; i < std::min<size_t>(order.size(), 25); ++i) {
-    const size_t k = order[i];
-    const KernelSpec& spec = plan_.kernels[k];
-    std::string shape;
-    if (!spec.outputs.empty()) {
-      for (int64_t d : plan_.slots[spec.outputs[0]].shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-    }
-    std::fprintf(stderr, "  #%-4zu %-12s %-48s %-16s best %8.1f us  mean %8.1f us\n", k, spec.op.c_str(), spec.source.c_str(), shape.c_str(),
-                 profileMinUs_[k], profileUs_[k] / runs);
-  }
 }
 
 }  // namespace mcpc

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernel.h"
+#include "kernel_profile.h"
 #include "plan.h"
 #include "status.h"
 #include "thread_pool.h"
@@ -101,14 +102,8 @@ class Session {
   std::vector<std::vector<TensorView>> inputViews_;
   std::vector<std::vector<TensorView>> outputViews_;
   std::mutex runMu_;
-  // Per-kernel profiling (env MCPC_PROFILE=1 prints to stderr when the session goes, any other
-  // value is a file path that gets a CSV: kernel,op,source,runs,total_us). Off: one branch per kernel.
-  std::string profilePath_;
-  bool profile_ = false;
-  uint64_t profileRuns_ = 0;
-  std::vector<double> profileUs_;
-  std::vector<double> profileMinUs_;  // best run per kernel: robust on a loaded machine
-  void ReportProfile() const;
+  // Per-kernel profiling (env MCPC_PROFILE, kernel_profile.h). Off: one branch per kernel.
+  KernelProfile profile_;
 };
 
 /** Checks that every id, offset and size in the plan is in range; MCPC4010 names the first offender. */

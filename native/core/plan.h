@@ -73,6 +73,13 @@ struct CudaKernelCode {
   bool present = false;
   /** "" (launches only), "cublaslt" (MatMul, Gemm) or "cudnn" (Conv). */
   std::string library;
+  /** Epilogue work of the library call (LibraryEpilogue): Y = act(alpha A B + beta inputs[c] + inputs[bias]), alpha times epilogueAlpha; -1: none. */
+  double epilogueAlpha = 1.0;
+  int epilogueC = -1;
+  double epilogueBeta = 1.0;
+  int epilogueBias = -1;
+  /** "", "relu" or "gelu-tanh". */
+  std::string epilogueActivation;
   std::vector<CudaLaunch> before;
   std::vector<CudaLaunch> after;
 };

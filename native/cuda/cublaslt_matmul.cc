@@ -5,7 +5,12 @@
 // batches, or an operand without batch (stride 0), make one strided-batched call; any other
 // broadcast becomes a loop of single calls. The algorithm is chosen once, at load, for the actual
 // pointer alignments. Precision: fp32 computes in FP32 (no TF32), tf32 allows TF32 tensor cores,
-// fp16/bf16 slots compute in FP32.
+// fp16/bf16 slots compute in FP32. The kernel's LibraryEpilogue runs inside the call: C (a residual,
+// Gemm's C) as cuBLASLt's C with the output's layout, the bias row as CUBLASLT_EPILOGUE_BIAS (our
+// columns are cuBLASLt's rows), Relu and tanh Gelu as its RELU/GELU epilogues.
+// Algorithm: cuBLASLt's heuristic proposes up to kCandidates; with more than one, each is timed on
+// the session's stream at load and the fastest is kept (the one with the smaller workspace when
+// within 3%), so the shared workspace is only as large as the chosen algorithms need.
 #include <algorithm>
 #include <vector>
 
@@ -21,8 +26,11 @@ namespace {
 struct Call {
   const void* a;
   const void* b;
+  const void* c;  // the epilogue's C, or d (read with beta 0)
   void* d;
 };
+
+constexpr int kCandidates = 8;
 
 class CublasLtOp : public LibraryOp {
  public:
@@ -42,7 +50,7 @@ class CublasLtOp : public LibraryOp {
     const void* alpha = f64_ ? static_cast<const void*>(&alpha64_) : static_cast<const void*>(&alpha32_);
     const void* beta = f64_ ? static_cast<const void*>(&beta64_) : static_cast<const void*>(&beta32_);
     for (const Call& c : calls_) {
-      MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(lt_, desc_, alpha, c.a, la_, c.b, lb_, beta, c.d, ld_, c.d, ld_, &algo_, workspace,
+      MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(lt_, desc_, alpha, c.a, la_, c.b, lb_, beta, c.c, ld_, c.d, ld_, &algo_, workspace,
                                                  workspaceBytes, stream),
                                   "cublasLtMatmul");
     }
@@ -101,6 +109,64 @@ Status SetLayoutBatch(cublasLtMatrixLayout_t l, int32_t count, int64_t stride) {
                               "cublasLtMatrixLayoutSetAttribute(BATCH_COUNT)");
   MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)),
                               "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET)");
+  return Status::Ok();
+}
+
+/**
+ * Times each candidate on the stream (two warm-up calls, then the median of five) and keeps the
+ * fastest, or the one with the smallest workspace within 3% of it. A candidate that fails to run
+ * is skipped; without a search workspace or with one candidate, the heuristic's first is kept.
+ */
+Status ChooseAlgorithm(const LibraryContext& ctx, CublasLtOp* op, const std::vector<cublasLtMatmulHeuristicResult_t>& candidates) {
+  op->algo_ = candidates.front().algo;
+  op->workspace_ = candidates.front().workspaceSize;
+  if (candidates.size() == 1 || !ctx.searchWorkspace) return Status::Ok();
+  cudaEvent_t start = nullptr, stop = nullptr;
+  MCPC_CUDA_RETURN_IF_ERROR(cudaEventCreate(&start), "cudaEventCreate");
+  MCPC_CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop), "cudaEventCreate");
+  struct Timed {
+    size_t index;
+    float ms;
+  };
+  std::vector<Timed> timed;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (candidates[i].workspaceSize > ctx.searchWorkspaceBytes) continue;
+    op->algo_ = candidates[i].algo;
+    bool ok = true;
+    for (int w = 0; w < 2 && ok; ++w) ok = op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes).ok();
+    if (ok) ok = cudaStreamSynchronize(ctx.stream) == cudaSuccess;
+    std::vector<float> runs;
+    for (int r = 0; r < 5 && ok; ++r) {
+      ok = cudaEventRecord(start, ctx.stream) == cudaSuccess && op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes).ok() &&
+           cudaEventRecord(stop, ctx.stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess;
+      float ms = 0;
+      if (ok) ok = cudaEventElapsedTime(&ms, start, stop) == cudaSuccess;
+      runs.push_back(ms);
+    }
+    if (!ok) {
+      cudaGetLastError();
+      cudaStreamSynchronize(ctx.stream);
+      continue;
+    }
+    std::nth_element(runs.begin(), runs.begin() + 2, runs.end());
+    timed.push_back({i, runs[2]});
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (timed.empty()) {
+    op->algo_ = candidates.front().algo;
+    return Status::Ok();
+  }
+  const Timed* fastest = &timed.front();
+  for (const Timed& t : timed) {
+    if (t.ms < fastest->ms) fastest = &t;
+  }
+  const Timed* best = fastest;
+  for (const Timed& t : timed) {
+    if (t.ms <= fastest->ms * 1.03f && candidates[t.index].workspaceSize < candidates[best->index].workspaceSize) best = &t;
+  }
+  op->algo_ = candidates[best->index].algo;
+  op->workspace_ = candidates[best->index].workspaceSize;
   return Status::Ok();
 }
 
@@ -167,12 +233,44 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
                       ShapeText(sb.shape).c_str(), sy.name.c_str(), ShapeText(sy.shape).c_str());
   }
 
+  // The epilogue's operands: C with the output's shape and dtype, a bias of one value per column.
+  const CudaKernelCode& code = spec.cuda;
+  auto epilogueInput = [&](int index, const char* what, const Slot** slot) -> Status {
+    if (index < 0) return Status::Ok();
+    if (static_cast<size_t>(index) >= spec.inputs.size() || spec.inputs[index] < 0) {
+      return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s: the cuBLASLt epilogue's %s is input %d, which the kernel does not have", spec.op.c_str(), what, index);
+    }
+    *slot = &ctx.plan.slots[spec.inputs[index]];
+    if ((*slot)->dtype != sy.dtype) {
+      return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s: the cuBLASLt epilogue's %s %s is %s, the output %s", spec.op.c_str(), what, (*slot)->name.c_str(),
+                        DTypeName((*slot)->dtype), DTypeName(sy.dtype));
+    }
+    return Status::Ok();
+  };
+  const Slot* sc = nullptr;
+  const Slot* sbias = nullptr;
+  MCPC_RETURN_IF_ERROR(epilogueInput(code.epilogueC, "C", &sc));
+  MCPC_RETURN_IF_ERROR(epilogueInput(code.epilogueBias, "bias", &sbias));
+  if (sc && sc->shape != sy.shape) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s: the cuBLASLt epilogue's C %s is %s, not the output's shape %s", spec.op.c_str(), sc->name.c_str(),
+                      ShapeText(sc->shape).c_str(), ShapeText(sy.shape).c_str());
+  }
+  if (sbias && Product(sbias->shape, 0, sbias->shape.size()) != N) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s: the cuBLASLt epilogue's bias %s is %s, not one value for each of %lld columns", spec.op.c_str(),
+                      sbias->name.c_str(), ShapeText(sbias->shape).c_str(), static_cast<long long>(N));
+  }
+
   auto op = std::make_unique<CublasLtOp>();
   op->lt_ = ctx.cublasLt;
   char* pa = static_cast<char*>(ctx.address(spec.inputs[0]));
   char* pb = static_cast<char*>(ctx.address(spec.inputs[1]));
   char* py = static_cast<char*>(ctx.address(spec.outputs[0]));
+  char* pc = sc ? static_cast<char*>(ctx.address(spec.inputs[code.epilogueC])) : nullptr;
+  void* pbias = sbias ? ctx.address(spec.inputs[code.epilogueBias]) : nullptr;
   if (yCount == 0) return std::unique_ptr<LibraryOp>(std::move(op));  // nothing to compute: no calls
+  if (K == 0 && (sc || sbias || !code.epilogueActivation.empty())) {
+    return MCPC_ERROR(MCPC_E_UNSUPPORTED, "%s with K = 0 and a cuBLASLt epilogue", spec.op.c_str());
+  }
   if (K == 0) {
     op->zeroTarget_ = py;
     op->zeroBytes_ = static_cast<size_t>(yCount) * es;
@@ -203,14 +301,15 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
         mulA *= ba[d];
         mulB *= bb[d];
       }
-      op->calls_.push_back({pb + offB * K * N * es, pa + offA * M * K * es, py + i * M * N * es});
+      char* d = py + i * M * N * es;
+      op->calls_.push_back({pb + offB * K * N * es, pa + offA * M * K * es, pc ? pc + i * M * N * es : d, d});
       for (size_t d = rank; d-- > 0;) {
         if (++idx[d] < batch[d]) break;
         idx[d] = 0;
       }
     }
   } else {
-    op->calls_.push_back({pb, pa, py});
+    op->calls_.push_back({pb, pa, pc ? pc : py, py});
   }
 
   // Types and descriptors.
@@ -223,13 +322,30 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
   } else if (sa.dtype == DType::F32 && ctx.plan.precision == "tf32") {
     compute = CUBLAS_COMPUTE_32F_FAST_TF32;
   }
+  alpha *= code.epilogueAlpha;
   op->alpha32_ = static_cast<float>(alpha);
   op->alpha64_ = alpha;
+  if (sc) {
+    op->beta32_ = static_cast<float>(code.epilogueBeta);
+    op->beta64_ = code.epilogueBeta;
+  }
   MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&op->desc_, compute, scaleType), "cublasLtMatmulDescCreate");
   const cublasOperation_t opA = transB ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our B
   const cublasOperation_t opB = transA ? CUBLAS_OP_T : CUBLAS_OP_N;
   MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(op->desc_, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)), "cublasLtMatmulDescSetAttribute(TRANSA)");
   MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(op->desc_, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)), "cublasLtMatmulDescSetAttribute(TRANSB)");
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  if (code.epilogueActivation == "relu") epilogue = sbias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+  else if (code.epilogueActivation == "gelu-tanh") epilogue = sbias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  else if (sbias) epilogue = CUBLASLT_EPILOGUE_BIAS;
+  if (epilogue != CUBLASLT_EPILOGUE_DEFAULT) {
+    MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(op->desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+                                "cublasLtMatmulDescSetAttribute(EPILOGUE)");
+  }
+  if (sbias) {
+    MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(op->desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &pbias, sizeof(pbias)),
+                                "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+  }
   // Stored (pre-op) shapes, column-major: our B is [N, K] (ld N), or [K, N] (ld K) when transposed.
   const uint64_t laRows = transB ? K : N, laCols = transB ? N : K;
   const uint64_t lbRows = transA ? rowsM : K, lbCols = transA ? K : rowsM;
@@ -245,10 +361,11 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
   }
 
   // Alignment the algorithm may assume: of every pointer of every call, and of the batch strides.
-  uint32_t alignA = 256, alignB = 256, alignD = 256;
+  uint32_t alignA = 256, alignB = 256, alignC = 256, alignD = 256;
   for (const Call& c : op->calls_) {
     alignA = std::min(alignA, AlignmentOf({reinterpret_cast<uint64_t>(c.a), mode == Mode::Strided ? static_cast<uint64_t>(strideB) * es : 0}));
     alignB = std::min(alignB, AlignmentOf({reinterpret_cast<uint64_t>(c.b), mode == Mode::Strided ? static_cast<uint64_t>(strideA) * es : 0}));
+    alignC = std::min(alignC, AlignmentOf({reinterpret_cast<uint64_t>(c.c), mode == Mode::Strided ? static_cast<uint64_t>(strideY) * es : 0}));
     alignD = std::min(alignD, AlignmentOf({reinterpret_cast<uint64_t>(c.d), mode == Mode::Strided ? static_cast<uint64_t>(strideY) * es : 0}));
   }
   MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&op->pref_), "cublasLtMatmulPreferenceCreate");
@@ -260,22 +377,26 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
     uint32_t value;
   } aligns[] = {{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignA},
                 {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignB},
-                {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignD},
+                {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignC},
                 {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignD}};
   for (const auto& al : aligns) {
     MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(op->pref_, al.attr, &al.value, sizeof(al.value)),
                                 "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT)");
   }
-  cublasLtMatmulHeuristicResult_t result{};
+  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
   int returned = 0;
-  MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(op->lt_, op->desc_, op->la_, op->lb_, op->ld_, op->ld_, op->pref_, 1, &result, &returned),
-                              "cublasLtMatmulAlgoGetHeuristic");
-  if (returned < 1 || result.state != CUBLAS_STATUS_SUCCESS) {
+  MCPC_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulAlgoGetHeuristic(op->lt_, op->desc_, op->la_, op->lb_, op->ld_, op->ld_, op->pref_, kCandidates, results, &returned),
+      "cublasLtMatmulAlgoGetHeuristic");
+  std::vector<cublasLtMatmulHeuristicResult_t> candidates;
+  for (int i = 0; i < returned; ++i) {
+    if (results[i].state == CUBLAS_STATUS_SUCCESS) candidates.push_back(results[i]);
+  }
+  if (candidates.empty()) {
     return MCPC_ERROR(MCPC_E_UNSUPPORTED, "cuBLASLt has no algorithm for %s of %s %s by %s %s (precision %s)", spec.op.c_str(), DTypeName(sa.dtype),
                       ShapeText(sa.shape).c_str(), DTypeName(sb.dtype), ShapeText(sb.shape).c_str(), ctx.plan.precision.c_str());
   }
-  op->algo_ = result.algo;
-  op->workspace_ = result.workspaceSize;
+  MCPC_RETURN_IF_ERROR(ChooseAlgorithm(ctx, op.get(), candidates));
   return std::unique_ptr<LibraryOp>(std::move(op));
 }
 

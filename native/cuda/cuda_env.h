@@ -3,6 +3,8 @@
 //   MCPC_CUDA_GRAPH=0   run kernels one by one on every run instead of replaying a CUDA graph
 //   MCPC_CUDA_SYNC=1    synchronize after every kernel (implies no graph), so that an asynchronous
 //                       fault names the kernel that caused it
+//   MCPC_PROFILE        time every kernel between CUDA events (implies no graph) and report when the
+//                       session goes, as on cpu (native/core/kernel_profile.h)
 //   MCPC_CACHE_DIR      directory of the compiled-code cache; else $XDG_CACHE_HOME/mcpc/cuda, else
 //                       ~/.cache/mcpc/cuda; MCPC_CACHE_DIR=off disables the cache
 #pragma once

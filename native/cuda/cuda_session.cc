@@ -14,6 +14,8 @@
 #include "cuda_check.h"
 #include "cuda_env.h"
 #include "cuda_session.h"
+
+#include "kernel_profile.h"
 #include "library_ops.h"
 #include "nvrtc_module.h"
 #include "sha256.h"
@@ -121,12 +123,17 @@ struct CudaSession::Impl {
   cudaAccessPolicyWindow l2Window{};
   /** Set after an error that left the GPU context unusable. */
   std::string broken;
+  /** MCPC_PROFILE: kernels run eagerly between events (events[k] before kernel k, the last after all). */
+  KernelProfile profile;
+  std::vector<cudaEvent_t> events;
 
   ~Impl() {
     if (stream) {
       cudaSetDevice(device);
       cudaStreamSynchronize(stream);
     }
+    profile.Report(plan, "cuda");
+    for (cudaEvent_t e : events) cudaEventDestroy(e);
     if (graphExec) cudaGraphExecDestroy(graphExec);
     if (graph) cudaGraphDestroy(graph);
     kernels.clear();  // library ops hold descriptors of the handles below
@@ -304,14 +311,18 @@ struct CudaSession::Impl {
     if (anyCudnn) {
       MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreate(&cudnn), "cudnnCreate");
       MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetStream(cudnn, stream), "cudnnSetStream");
-      // Algorithm search gets a generous scratch buffer, but never more than a quarter of what is free.
+    }
+#endif
+    if (anyCublas || anyCudnn) {
+      // Algorithm search (cuDNN's benchmark, timing cuBLASLt's candidates) gets a generous scratch
+      // buffer, but never more than a quarter of what is free; it is released once every op is prepared.
       size_t free = 0, total = 0;
       MCPC_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
-      auto s = Alloc(std::max<size_t>(size_t(1) << 20, std::min(kCudnnWorkspace, free / 4)), "the cuDNN algorithm search workspace");
+      const size_t cap = anyCudnn ? kCudnnWorkspace : kCublasWorkspace;
+      auto s = Alloc(std::max<size_t>(size_t(1) << 20, std::min(cap, free / 4)), "the algorithm search workspace");
       if (!s.ok()) return s.status();
       search = s.take();
     }
-#endif
     kernels.resize(plan.kernels.size());
     size_t need = 0;
     for (size_t k = 0; k < plan.kernels.size(); ++k) {
@@ -362,9 +373,11 @@ struct CudaSession::Impl {
 
   /** Enqueues every kernel; `check` looks for launch errors after each (not possible while capturing). */
   Status EnqueueKernels(bool check) {
+    const bool timed = check && !events.empty();
     for (size_t k = 0; k < kernels.size(); ++k) {
       const KernelSpec& spec = plan.kernels[k];
       const KernelBinding& kb = kernels[k];
+      if (timed) MCPC_CUDA_RETURN_IF_ERROR(cudaEventRecord(events[k], stream), "cudaEventRecord (MCPC_PROFILE)");
       for (const LaunchBinding& b : kb.before) {
         Status s = Launch(b, check);
         if (!s.ok()) return InKernel(s, k, spec);
@@ -382,7 +395,22 @@ struct CudaSession::Impl {
         if (e != cudaSuccess) return InKernel(CudaStatus(e, "running the kernel (MCPC_CUDA_SYNC=1)", __FILE__, __LINE__), k, spec);
       }
     }
+    if (timed) MCPC_CUDA_RETURN_IF_ERROR(cudaEventRecord(events.back(), stream), "cudaEventRecord (MCPC_PROFILE)");
     return Status::Ok();
+  }
+
+  /** After a profiled run has finished: adds each kernel's time between its events. */
+  void CollectProfile() {
+    if (events.empty()) return;
+    for (size_t k = 0; k + 1 < events.size(); ++k) {
+      float ms = 0;
+      if (cudaEventElapsedTime(&ms, events[k], events[k + 1]) != cudaSuccess) {
+        cudaGetLastError();
+        return;
+      }
+      profile.Add(k, 1000.0 * ms);
+    }
+    ++profile.runs;
   }
 
   /**
@@ -528,8 +556,14 @@ StatusOr<std::unique_ptr<CudaSession>> CudaSession::Create(Plan plan, const Weig
   impl->plan = std::move(plan);
   impl->weightRefs = weights.entries;
   impl->env = ReadCudaEnv();
+  impl->profile.Configure(impl->plan.kernels.size());
+  if (impl->profile.enabled) impl->env.graph = false;  // kernels are timed one by one, so they run eagerly
   if (!impl->env.graph) impl->graphState = "off";
   MCPC_RETURN_IF_ERROR(impl->OpenDevice(options.device));
+  if (impl->profile.enabled) {
+    impl->events.resize(impl->plan.kernels.size() + 1);
+    for (cudaEvent_t& e : impl->events) MCPC_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e), "cudaEventCreate (MCPC_PROFILE)");
+  }
   MCPC_RETURN_IF_ERROR(impl->AllocateBuffers(weights));
   impl->SetUpL2Window();
   MCPC_RETURN_IF_ERROR(impl->CompileModule());
@@ -616,6 +650,7 @@ Status CudaSession::Run(const std::vector<CudaFeed>& inputs, const std::vector<I
     if (!m.env.syncEachKernel) what += " (run with MCPC_CUDA_SYNC=1 to find the kernel that failed)";
     return m.Fail(CudaStatus(e, what, __FILE__, __LINE__));
   }
+  if (!m.graphExec) m.CollectProfile();
   // The eager first run has loaded every library kernel lazily; the graph can be captured now.
   if (!m.graphExec && m.graphState == "pending") {
     if (m.kernels.empty()) m.graphState = "off";

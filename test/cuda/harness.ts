@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ArtifactDType, CudaLaunch, KernelPlan, Precision } from '../../compiler/artifact/format.js';
+import type { ArtifactDType, CudaLaunch, KernelPlan, LibraryEpilogue, Precision } from '../../compiler/artifact/format.js';
 import { TARGET_SKIPPED_PASSES } from '../../compiler/compile.js';
 import type { Graph, Value } from '../../compiler/ir/graph.js';
 import { TensorData } from '../../compiler/ir/tensor.js';
@@ -116,6 +116,7 @@ export function emulatorMain(plan: KernelPlan, gpu = false): string {
     lines.push(`  // kernel ${k.id}: ${k.op} (${k.sources[0] ?? ''})`.replace(/\*\//g, ''));
     for (const l of code.before) lines.push(launch(l));
     if (code.library) lines.push(`  ${libraryCall(plan, k.id)}`);
+    if (code.libraryEpilogue) lines.push(`  ${libraryEpilogueCall(plan, k.id, code.libraryEpilogue)}`);
     for (const l of code.after) lines.push(launch(l));
   }
   lines.push('  mem.check();');
@@ -154,6 +155,15 @@ function libraryCall(plan: KernelPlan, id: number): string {
     return `mcpc_emu::conv2d(${args}, ${N}, ${C}, ${H}, ${W}, ${M}, ${KH}, ${KW}, ${OH}, ${OW}, ${p.strides[0]}, ${p.strides[1]}, ${p.pads[0]}, ${p.pads[1]}, ${p.dilations[0]}, ${p.dilations[1]}, ${attr('group', 1)});`;
   }
   throw new Error(`no emulated library call for ${k.op}`);
+}
+
+function libraryEpilogueCall(plan: KernelPlan, id: number, e: LibraryEpilogue): string {
+  const k = plan.kernels[id]!;
+  const y = plan.slots[k.outputs[0]!]!;
+  const input = (i: number | undefined) => (i === undefined ? 'nullptr' : `S[${k.inputs[i]!}]`);
+  const act = e.activation === 'relu' ? 1 : e.activation === 'gelu-tanh' ? 2 : 0;
+  const count = y.shape.reduce((p, d) => p * d, 1);
+  return `mcpc_emu::library_epilogue(S[${y.id}], ${DT_CODE[y.dtype]}, ${count}, ${y.shape[y.shape.length - 1] ?? 1}, ${e.alpha ?? 1}, ${input(e.c)}, ${e.beta ?? 1}, ${input(e.bias)}, ${act});`;
 }
 
 const HEADERS = ['cuda_emulator.h', 'mcpc_prelude.cuh', 'emu_library.h', 'emu_runtime.h'];

@@ -1,6 +1,7 @@
 // Library anchors (MatMul, Gemm, Conv) on the emulator: the harness computes the cuBLASLt/cuDNN
-// part with plain reference loops, the generated `after` launch adds Gemm's beta * C or Conv's bias
-// and runs the epilogue in place; compared with the reference interpreter.
+// part with plain reference loops (and the LibraryEpilogue cuBLASLt takes), the generated `after`
+// launch adds the rest (Gemm's beta * C, Conv's bias, the remaining steps) in place; compared with
+// the reference interpreter.
 
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ModelSpec } from '../helpers/onnx-builder.js';
@@ -70,6 +71,74 @@ describe('cuda library anchors and their epilogues', () => {
     expect(summary).toContainEqual(['Gemm', [], ['Tanh']]);
     expect(summary).toContainEqual(['MatMul', [], ['Add', 'Gelu']]);
     for (const k of compiled.plan.kernels) expect(k.cuda!.library).toBe('cublaslt');
+  });
+
+  it('cuBLASLt takes a scalar factor, a bias row, a residual and Relu; Gemm C of the output shape; tanh Gelu', () => {
+    const model: ModelSpec = {
+      inputs: [{ name: 'p', dims: [2, 3, 5, 12] }, { name: 'r', dims: [2, 3, 5, 4] }, { name: 'a', dims: [7, 12] }],
+      outputs: [{ name: 'm' }, { name: 'g' }, { name: 't' }, { name: 'q' }],
+      initializers: [
+        init('w', [12, 4], 1), init('bias', [4], 2), init('b', [9, 12], 3), init('c', [7, 9], 4), init('w2', [12, 6], 5), init('w3', [12, 4], 6),
+        { name: 'scale', dims: [], floats: [0.25] },
+      ],
+      nodes: [
+        { op: 'MatMul', inputs: ['p', 'w'], outputs: ['mm'], name: '/mm/MatMul' },
+        { op: 'Add', inputs: ['bias', 'mm'], outputs: ['mb'], name: '/mm/AddBias' },
+        { op: 'Add', inputs: ['mb', 'r'], outputs: ['mr'], name: '/mm/AddResidual' },
+        { op: 'Relu', inputs: ['mr'], outputs: ['m'], name: '/mm/Relu' },
+        { op: 'Gemm', inputs: ['a', 'b', 'c'], outputs: ['g'], name: '/fc/Gemm', attrs: { transB: 1, beta: { float: 0.5 } } },
+        { op: 'MatMul', inputs: ['a', 'w2'], outputs: ['tm'], name: '/ff/MatMul' },
+        { op: 'Gelu', inputs: ['tm'], outputs: ['t'], name: '/ff/Gelu', attrs: { approximate: 'tanh' } },
+        { op: 'MatMul', inputs: ['p', 'w3'], outputs: ['qm'], name: '/q/MatMul' },
+        { op: 'Mul', inputs: ['qm', 'scale'], outputs: ['qs'], name: '/q/Mul' },
+        { op: 'Add', inputs: ['qs', 'r'], outputs: ['q'], name: '/q/Add' },
+      ],
+      opset: 20,
+    };
+    const { compiled } = checkModel('library cublaslt epilogues', model, { tol: 2e-6 });
+    const bySource = (s: string) => compiled.plan.kernels.find((k) => k.sources.includes(s))!;
+    const mm = bySource('/mm/MatMul');
+    expect(mm.epilogue?.map((s) => s.op)).toEqual(['Add', 'Add', 'Relu']);
+    expect(mm.cuda!.after).toEqual([]);
+    const input = (k: typeof mm, name: string) => k.inputs.findIndex((id) => compiled.plan.slots[id]!.name === name);
+    expect(mm.cuda!.libraryEpilogue).toEqual({ bias: input(mm, 'bias'), c: input(mm, 'r'), activation: 'relu' });
+    const gemm = bySource('/fc/Gemm');
+    expect(gemm.cuda).toEqual({ library: 'cublaslt', libraryEpilogue: { c: 2, beta: 0.5 }, before: [], after: [] });
+    const ff = bySource('/ff/MatMul');
+    expect(ff.cuda).toEqual({ library: 'cublaslt', libraryEpilogue: { activation: 'gelu-tanh' }, before: [], after: [] });
+    const q = bySource('/q/MatMul');
+    expect(q.cuda!.libraryEpilogue).toEqual({ alpha: 0.25, c: input(q, 'r') });
+    expect(q.cuda!.after).toEqual([]);
+  });
+
+  it('steps cuBLASLt cannot take stay in the launch after it, and the chain stops where a later step reads inside it', () => {
+    const model: ModelSpec = {
+      inputs: [{ name: 'p', dims: [6, 12] }],
+      outputs: [{ name: 'y' }, { name: 'z' }],
+      initializers: [init('w', [12, 8], 1), init('bias', [8], 2), init('w2', [12, 8], 3), init('bias2', [8], 4)],
+      nodes: [
+        // Relu could be cuBLASLt's, but the last Add reads the value before it again.
+        { op: 'MatMul', inputs: ['p', 'w'], outputs: ['mm'], name: '/a/MatMul' },
+        { op: 'Add', inputs: ['mm', 'bias'], outputs: ['mb'], name: '/a/Add' },
+        { op: 'Relu', inputs: ['mb'], outputs: ['mr'], name: '/a/Relu' },
+        { op: 'Add', inputs: ['mr', 'mb'], outputs: ['y'], name: '/a/Add2' },
+        // The bias goes to cuBLASLt, erf Gelu (not its tanh form) stays in the launch.
+        { op: 'MatMul', inputs: ['p', 'w2'], outputs: ['m2'], name: '/b/MatMul' },
+        { op: 'Add', inputs: ['m2', 'bias2'], outputs: ['b2'], name: '/b/Add' },
+        { op: 'Gelu', inputs: ['b2'], outputs: ['z'], name: '/b/Gelu' },
+      ],
+      opset: 20,
+    };
+    const { compiled } = checkModel('library cublaslt partial epilogues', model, { tol: 2e-6 });
+    // 2-D MatMul + bias is a Gemm whose C is the bias row: cuBLASLt's bias epilogue.
+    const a = compiled.plan.kernels.find((k) => k.sources.includes('/a/MatMul'))!;
+    expect([a.op, a.epilogue?.map((s) => s.op)]).toEqual(['Gemm', ['Relu', 'Add']]);
+    expect(a.cuda!.libraryEpilogue).toEqual({ bias: 2 });
+    expect(a.cuda!.after).toHaveLength(1);
+    const b = compiled.plan.kernels.find((k) => k.sources.includes('/b/MatMul'))!;
+    expect([b.op, b.epilogue?.map((s) => s.op)]).toEqual(['Gemm', ['Gelu']]);
+    expect(b.cuda!.libraryEpilogue).toEqual({ bias: 2 });
+    expect(b.cuda!.after).toHaveLength(1);
   });
 
   it('a plain MatMul needs no generated launch', () => {

@@ -54,6 +54,13 @@ export class KernelContext {
     throw this.refuse(`with ${what} computed at run time`);
   }
 
+  /** The single value of kernel input `k` when it is a constant of one element, else undefined. */
+  constantScalar(k: number): number | undefined {
+    const s = this.input(k);
+    const t = s && numelOf(s.shape) === 1 ? this.constants(s) : undefined;
+    return t ? Number(t.values[0]) : undefined;
+  }
+
   /** The kernel's entry name for `op` (default: the kernel's op). */
   entry(op = this.kernel.op): string {
     return entryName(this.kernel.id, op);
@@ -82,4 +89,8 @@ export class KernelContext {
 /** The noTargetKernel diagnostic for a fused step, naming the step's own node. */
 export function refuseStep(step: Pick<FusedStep, 'op' | 'source'>, detail?: string): DiagnosticError {
   return diagnostic('noTargetKernel', { op: detail ? `${step.op} ${detail}` : step.op, target: 'cuda', node: q(step.source) });
+}
+
+function numelOf(shape: readonly number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
 }

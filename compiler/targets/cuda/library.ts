@@ -2,13 +2,15 @@
 // kernel's output slot (contract in compiler/artifact/format.ts CudaKernelCode). What the library
 // call leaves out runs after it as one generated pointwise launch, in place on the output: Gemm's
 // beta * C (C numpy-broadcast to [M, N]), Conv's bias B[m], then the kernel's epilogue steps
-// ({acc} is the value after those). No launch when there is nothing to add. The library writes
-// the anchor's dtype, so an epilogue that ends in another dtype is refused.
+// ({acc} is the value after those). cuBLASLt itself takes what its epilogues can (a residual or
+// Gemm's C, a bias row, Relu or tanh Gelu: cublasLtEpilogue), so most MatMuls need no launch after.
+// No launch when there is nothing to add. The library writes the anchor's dtype, so an epilogue
+// that ends in another dtype is refused.
 
-import type { CudaKernelCode } from '../../artifact/format.js';
+import type { CudaKernelCode, FusedOperand, FusedStep, LibraryEpilogue, ValueSlot } from '../../artifact/format.js';
 import type { KernelContext } from './context.js';
 import { pointwiseKernel, type AnchorEnv } from './elementwise.js';
-import { attrFloat } from './plan-attrs.js';
+import { attrFloat, attrString } from './plan-attrs.js';
 import { computeType, intLit, isFloatDtype, literal, numel, type Val } from './source.js';
 
 export const LIBRARY_OPS: ReadonlySet<string> = new Set(['MatMul', 'Gemm', 'Conv']);
@@ -34,23 +36,18 @@ export function generateLibrary(ctx: KernelContext): CudaKernelCode {
         return add(self!, b);
       };
     }
-  } else if (k.op === 'Gemm') {
-    const c = ctx.input(2);
-    const beta = attrFloat(k.attrs, 'beta', 1);
-    if (c && beta !== 0) {
-      anchor = ({ loads, self, lines }) => {
-        const cv = loads.input(2);
-        if (beta === 1) return add(self!, cv);
-        const ct = computeType(self!.dtype);
-        lines.push(`const ${ct} bc = ${literal(beta, self!.dtype)} * ${cast(cv, ct)};`);
-        return add(self!, { expr: 'bc', dtype: self!.dtype });
-      };
-    }
-  } else if (k.op !== 'MatMul') {
+  } else if (k.op !== 'Gemm' && k.op !== 'MatMul') {
     throw ctx.refuse();
   }
   const code: CudaKernelCode = { library: k.op === 'Conv' ? 'cudnn' : 'cublaslt', before: [], after: [] };
-  if (!anchor && !ctx.epilogue.length) return code;
+  let steps = ctx.epilogue;
+  if (k.op !== 'Conv') {
+    const fused = cublasLtEpilogue(ctx, out);
+    if (fused.epilogue) code.libraryEpilogue = fused.epilogue;
+    anchor = fused.anchor;
+    steps = fused.steps;
+  }
+  if (!anchor && !steps.length) return code;
   let n = 0;
   const plus = anchor;
   code.after.push(pointwiseKernel(ctx, {
@@ -62,9 +59,106 @@ export function generateLibrary(ctx: KernelContext): CudaKernelCode {
       env.lines.push(`const ${computeType(v.dtype)} acc${++n} = ${v.expr};`);
       return { expr: `acc${n}`, dtype: v.dtype };
     }),
-    steps: ctx.epilogue,
+    steps,
   }));
   return code;
+}
+
+interface CublasLtFusion {
+  epilogue?: LibraryEpilogue;
+  /** What `after` still adds before the remaining steps (Gemm's beta * C when the library cannot). */
+  anchor?: (env: AnchorEnv) => Val;
+  /** Epilogue steps left for `after`, renumbered (the library's result is their `acc`). */
+  steps: readonly FusedStep[];
+}
+
+/**
+ * How much of a MatMul/Gemm epilogue cuBLASLt computes: Gemm's beta * C, then a leading chain of
+ * steps, each taking the previous result: first a MatMul's Mul by a constant scalar (alpha), Add
+ * of an input of the output's shape (C, once), Add of a row vector (bias, once), and last Relu or
+ * tanh-approximated Gelu. cuBLASLt adds C and the bias
+ * to the product in float and applies the activation before storing, as the steps would. The chain
+ * stops at the first step it cannot take, or one whose operands the remaining steps still need.
+ */
+function cublasLtEpilogue(ctx: KernelContext, out: ValueSlot): CublasLtFusion {
+  const k = ctx.kernel;
+  const epi: LibraryEpilogue = {};
+  let anchor: ((env: AnchorEnv) => Val) | undefined;
+  const N = out.shape[out.shape.length - 1] ?? 1;
+  const fullShape = (s: ValueSlot): boolean => s.dtype === out.dtype && s.shape.length === out.shape.length && s.shape.every((d, i) => d === out.shape[i]);
+  const rowVector = (s: ValueSlot): boolean => s.dtype === out.dtype && s.shape.length >= 1 && s.shape[s.shape.length - 1] === N && numel(s.shape) === N;
+  if (k.op === 'Gemm') {
+    const c = ctx.input(2);
+    const beta = attrFloat(k.attrs, 'beta', 1);
+    if (c && beta !== 0) {
+      if (fullShape(c)) {
+        epi.c = 2;
+        if (beta !== 1) epi.beta = beta;
+      } else if (rowVector(c) && beta === 1) {
+        epi.bias = 2;
+      } else {
+        anchor = ({ loads, self, lines }) => {
+          const cv = loads.input(2);
+          if (beta === 1) return add(self!, cv);
+          const ct = computeType(self!.dtype);
+          lines.push(`const ${ct} bc = ${literal(beta, self!.dtype)} * ${cast(cv, ct)};`);
+          return add(self!, { expr: 'bc', dtype: self!.dtype });
+        };
+      }
+    }
+  }
+  const all = ctx.epilogue;
+  // With a 1-D B the output has no column dimension for a bias to follow.
+  if (k.op === 'MatMul' && ctx.requireInput(1).shape.length < 2) return { epilogue: undefined, anchor, steps: all };
+  let taken = 0;
+  // Only a chain from the library's own result (no after-launch anchor in between) can continue it.
+  while (!anchor && taken < all.length && !epi.activation) {
+    const step = all[taken]!;
+    const prev: FusedOperand = taken === 0 ? { acc: true } : { step: taken - 1 };
+    const fromPrev = (o: FusedOperand): boolean => ('acc' in o && 'acc' in prev) || ('step' in o && 'step' in prev && o.step === prev.step);
+    if (step.dtype !== out.dtype) break;
+    if (step.op === 'Mul' && step.args.length === 2 && taken === 0 && k.op === 'MatMul') {
+      // A constant scalar factor right after the product is cuBLASLt's alpha (attention's 1/sqrt(d)).
+      const [x, y] = step.args as [FusedOperand, FusedOperand];
+      const other = fromPrev(x) ? y : fromPrev(y) ? x : undefined;
+      const factor = other && 'input' in other ? ctx.constantScalar(other.input) : undefined;
+      if (factor === undefined || !Number.isFinite(factor)) break;
+      epi.alpha = factor;
+    } else if (step.op === 'Add' && step.args.length === 2) {
+      const [x, y] = step.args as [FusedOperand, FusedOperand];
+      const other = fromPrev(x) ? y : fromPrev(y) ? x : undefined;
+      if (!other || !('input' in other)) break;
+      const slot = ctx.input(other.input);
+      if (!slot) break;
+      if (epi.c === undefined && fullShape(slot)) epi.c = other.input;
+      else if (epi.bias === undefined && rowVector(slot)) epi.bias = other.input;
+      else break;
+    } else if (step.op === 'Relu' && step.args.length === 1 && fromPrev(step.args[0]!)) {
+      epi.activation = 'relu';
+    } else if (step.op === 'Gelu' && step.args.length === 1 && fromPrev(step.args[0]!) && attrString(step.attrs, 'approximate', 'none') === 'tanh') {
+      epi.activation = 'gelu-tanh';
+    } else {
+      break;
+    }
+    taken++;
+  }
+  // The remaining steps may read only the chain's last result: not `acc`, nor an earlier step.
+  const rest = all.slice(taken);
+  const readsTaken = (o: FusedOperand): boolean => ('acc' in o && taken > 0) || ('step' in o && o.step < taken - 1);
+  if (taken > 0 && rest.some((s) => s.args.some(readsTaken))) return cublasLtEpilogueWithout(ctx, epi, anchor);
+  const renumber = (o: FusedOperand): FusedOperand => ('step' in o ? (o.step === taken - 1 ? { acc: true } : { step: o.step - taken }) : o);
+  const steps = taken ? rest.map((s) => ({ ...s, args: s.args.map(renumber) })) : rest;
+  return { epilogue: Object.keys(epi).length ? epi : undefined, anchor, steps };
+}
+
+/** The fallback of cublasLtEpilogue when its chain's intermediate results are read later: Gemm's C only. */
+function cublasLtEpilogueWithout(ctx: KernelContext, epi: LibraryEpilogue, anchor: ((env: AnchorEnv) => Val) | undefined): CublasLtFusion {
+  const gemmOnly: LibraryEpilogue = {};
+  if (ctx.kernel.op === 'Gemm') {
+    if (epi.c === 2) Object.assign(gemmOnly, { c: 2, ...(epi.beta !== undefined ? { beta: epi.beta } : {}) });
+    if (epi.bias === 2) gemmOnly.bias = 2;
+  }
+  return { epilogue: Object.keys(gemmOnly).length ? gemmOnly : undefined, anchor, steps: ctx.epilogue };
 }
 
 function cast(v: Val, ct: string): string {

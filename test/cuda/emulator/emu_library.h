@@ -1,8 +1,11 @@
 // Plain reference implementations of the library calls a cuda plan makes (cuBLASLt MatMul/Gemm,
 // cuDNN Conv 2-D), with the semantics of the CudaKernelCode contract: Gemm leaves out beta * C and
-// Conv leaves out the bias (the generated `after` launch adds them). Elements are read and written
+// Conv leaves out the bias (the generated `after` launch adds them), unless the kernel's
+// LibraryEpilogue asks the library for them (library_epilogue). Elements are read and written
 // in the slot's dtype (dt: 0 f32, 1 f16, 2 bf16, 3 f64) and accumulated in double.
 #pragma once
+
+#include <cmath>
 
 #include "mcpc_prelude.cuh"
 
@@ -106,6 +109,21 @@ inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, 
           st(Y, dt, ((n * M + m) * OH + oh) * OW + ow, acc);
         }
     }
+}
+
+/**
+ * A LibraryEpilogue on Y [count / N, N]: Y = act(alpha * Y + beta * C + bias[n]); C and bias may be null;
+ * act 0 none, 1 relu, 2 tanh-approximated gelu.
+ */
+inline void library_epilogue(void* Y, int dt, long long count, long long N, double alpha, const void* C, double beta, const void* bias, int act) {
+  for (long long i = 0; i < count; i++) {
+    double v = alpha * ld(Y, dt, i);
+    if (C) v += beta * ld(C, dt, i);
+    if (bias) v += ld(bias, dt, i % N);
+    if (act == 1) v = v > 0 ? v : 0;
+    if (act == 2) v = 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+    st(Y, dt, i, v);
+  }
 }
 
 }  // namespace mcpc_emu
