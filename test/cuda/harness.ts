@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ArtifactDType, CudaLaunch, KernelPlan, Precision } from '../../compiler/artifact/format.js';
-import { TARGET_SKIPPED_PASSES } from '../../compiler/compile.js';
+import { skippedPasses } from '../../compiler/compile.js';
 import type { Graph, Value } from '../../compiler/ir/graph.js';
 import { TensorData } from '../../compiler/ir/tensor.js';
 import { importOnnx } from '../../compiler/onnx/import.js';
@@ -44,7 +44,7 @@ export function compileCuda(
   const precision = options.precision ?? 'fp32';
   const graph = importOnnx(bytes, { path: options.path, baseDir: options.path ? dirname(options.path) : undefined }).graph;
   // `enable` runs passes the target skips today (kernels the generator has but plans do not use).
-  const skip = [...TARGET_SKIPPED_PASSES.cuda.filter((p) => !options.enable?.includes(p)), ...(options.skip ?? [])];
+  const skip = [...skippedPasses('cuda', precision).filter((p) => !options.enable?.includes(p)), ...(options.skip ?? [])];
   runPipeline(graph, { skip, verify: true, shapeBindings: options.shapes, floatStorage: floatStorage(precision) });
   const emitted = emitPlan(graph, 'cuda');
   emitted.plan.precision = precision;
