@@ -59,6 +59,28 @@ describe('cuda tensor-core attention kernel', () => {
     expect(entries(compiled.plan).some((e) => e.endsWith('AttentionMma'))).toBe(true);
   });
 
+  it('runs the BERT pattern with its head splits folded in (3-D packed operands)', () => {
+    const [B, H, S, D] = [2, 2, 128, 64];
+    const base = bertPattern(B, H, S, D);
+    const model: ModelSpec = {
+      ...base,
+      inputs: [...['xq', 'xk', 'xv'].map((name) => ({ name, dims: [B, S, H * D] })), base.inputs[3]!],
+      initializers: [...base.initializers!, { name: 'split', dims: [4], int64s: [B, S, H, D] }, { name: 'merge', dims: [3], int64s: [B, S, H * D] }],
+      nodes: [
+        ...['q', 'k', 'v'].flatMap((x): NodeSpec[] => [
+          { op: 'Reshape', inputs: [`x${x}`, 'split'], outputs: [`r${x}`], name: `/attn/Reshape_${x}` },
+          { op: 'Transpose', inputs: [`r${x}`], outputs: [x], attrs: { perm: [0, 2, 1, 3] }, name: `/attn/Transpose_${x}` },
+        ]),
+        ...base.nodes.map((n) => (n.outputs[0] === 'y' ? { ...n, outputs: ['y4'] } : n)),
+        { op: 'Transpose', inputs: ['y4'], outputs: ['yt'], attrs: { perm: [0, 2, 1, 3] }, name: '/attn/Transpose_3' },
+        { op: 'Reshape', inputs: ['yt', 'merge'], outputs: ['y'], name: '/attn/Reshape_3' },
+      ],
+    };
+    const { compiled } = checkModel('mma bert packed fp16', model, { precision: 'fp16', tol: 1e-2, feeds: { mask: paddingMask(B, S) } });
+    expect(compiled.plan.kernels.filter((k) => k.op !== 'Cast' && k.op !== 'Elementwise').map((k) => k.op)).toEqual(['Attention']);
+    expect(entries(compiled.plan).some((e) => e.endsWith('AttentionMma'))).toBe(true);
+  });
+
   it('keeps the BERT pattern decomposed in fp32 plans', () => {
     const c = compileCuda(buildModel(bertPattern(1, 1, 16, 16)), { precision: 'fp32' });
     expect(c.plan.kernels.map((k) => k.op)).not.toContain('Attention');
