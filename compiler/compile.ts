@@ -31,14 +31,27 @@ export const TARGET_RUNS_FUSED_KERNELS: Record<Target, boolean> = { cpu: true, c
  */
 export const TARGET_SKIPPED_PASSES: Record<Target, readonly string[]> = {
   cpu: ['fuse-attention'],
-  // cuda: the generated Attention kernel reads keys uncoalesced; bert-base at batch 32 ran 25.5 ms
-  // in fp16 with it (bench:gpu, H200), far behind its cuBLASLt GEMMs, so attention stays two
-  // batched GEMMs around a generated softmax until a tiled fused kernel exists. The head-split
-  // and movement-chain rewrites run: they remove the Reshape/Transpose copies around every
-  // projection (gpt2 fp16: 379 launches to 224), and cuBLASLt runs the broadcast-batch MatMuls
-  // they leave as one strided-batched call.
+  // cuda: fp32/tf32 Attention runs the scalar row kernel (compiler/targets/cuda/attention.ts): it
+  // reads keys uncoalesced, and bert-base ran far behind its cuBLASLt GEMMs with it, so attention
+  // stays two batched GEMMs around a generated softmax there (fp16/bf16 plans fuse it; see
+  // skippedPasses). The head-split and movement-chain rewrites run: they remove the
+  // Reshape/Transpose copies around every projection (gpt2 fp16: 379 launches to 224), and
+  // cuBLASLt runs the broadcast-batch MatMuls they leave as one strided-batched call.
   cuda: ['fuse-attention'],
 };
+
+/**
+ * The passes skipped for a target and precision: TARGET_SKIPPED_PASSES, except that fp16/bf16
+ * cuda plans run fuse-attention, because their Attention gets the tensor-core kernel
+ * (attention-mma.ts: one launch instead of two GEMMs, a softmax and the mask/scale kernels).
+ * fp32/tf32 keep it decomposed: their Attention would be the scalar row kernel, slower than
+ * cuBLASLt's (TF32) GEMMs.
+ */
+export function skippedPasses(target: Target, precision: Precision): readonly string[] {
+  const base = TARGET_SKIPPED_PASSES[target];
+  if (target === 'cuda' && (precision === 'fp16' || precision === 'bf16')) return base.filter((p) => p !== 'fuse-attention');
+  return base;
+}
 
 export interface CompileOptions {
   target?: Target;
@@ -94,7 +107,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   const optimize = options.optimize ?? true;
   const skip = !optimize
     ? OPTIMIZER_PASSES
-    : [...TARGET_SKIPPED_PASSES[target], ...(options.optimize === undefined && !TARGET_RUNS_FUSED_KERNELS[target] ? ['fuse'] : [])];
+    : [...skippedPasses(target, precision), ...(options.optimize === undefined && !TARGET_RUNS_FUSED_KERNELS[target] ? ['fuse'] : [])];
   const timings: Record<string, number> = {};
   let t = performance.now();
   const lap = (stage: string) => {

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Precision } from '../compiler/artifact/format.js';
-import { readModelFile, TARGET_SKIPPED_PASSES } from '../compiler/compile.js';
+import { readModelFile, skippedPasses } from '../compiler/compile.js';
 import { importOnnx } from '../compiler/onnx/import.js';
 import { runPipeline } from '../compiler/passes/pipeline.js';
 import { emitPlan } from '../compiler/plan/emit-plan.js';
@@ -128,7 +128,7 @@ function buildHelper(): string {
 export function cudaSourceOf(path: string, precision: Precision, skip: readonly string[] = []): { source: string; kernels: number; launches: number } {
   const src = readModelFile(path);
   const graph = importOnnx(src.bytes, { path, baseDir: dirname(path) }).graph;
-  runPipeline(graph, { skip: [...TARGET_SKIPPED_PASSES.cuda, ...skip], floatStorage: precision === 'fp16' ? 'f16' : precision === 'bf16' ? 'bf16' : 'f32' });
+  runPipeline(graph, { skip: [...skippedPasses('cuda', precision), ...skip], floatStorage: precision === 'fp16' ? 'f16' : precision === 'bf16' ? 'bf16' : 'f32' });
   const emitted = emitPlan(graph, 'cuda');
   emitted.plan.precision = precision;
   emitCudaCode(emitted.plan, precision, emitted.weights);

@@ -192,8 +192,8 @@ export interface CudaKernelCode {
 /**
  * Target cuda: what a library anchor computes beyond the product, in this order (cuBLASLt's
  * epilogues): Y = act(alpha * A @ B + beta * inputs[c] + inputs[bias]). `c` has the output's shape;
- * `bias` holds one value per output column (broadcast over rows and batches); both have the
- * output's dtype. The kernel's epilogue steps that this covers are not in `after`.
+ * `bias` holds one value per output column (broadcast over rows and batches), or one per batch
+ * and column (a MatMul whose B has the batch: [..batch, 1, N]); both have the output's dtype. The kernel's epilogue steps that this covers are not in `after`.
  */
 export interface LibraryEpilogue {
   /** Factor of the product (MatMul's scalar Mul), multiplying the anchor's own alpha. */

@@ -10,6 +10,10 @@
 // last two entries swapped), or y itself), as dynamo's Reshape([B*H,T,D]) -> Transpose(0,2,1) ->
 // Reshape([B,H,D,T]) of K, or otherwise transposed back by a new Transpose.
 // The mask must be float of Q's dtype, broadcast to [B,H,Sq,T] with its last dim exactly T.
+// Head splits fold in when all of them are the usual ones: Q, K and V each Transpose(Reshape(x,
+// [B,S,H,D]), [0,2,1,3]) of a 3-D x [B,S,H*D], and Y read only by Transpose(Y, [0,2,1,3]) then
+// Reshape to [B,Sq,H*Dv]; the Attention then takes the x's and makes that Reshape's output (its
+// 3-D form with q_num_heads = kv_num_heads = H), and the splits around it become dead.
 // Needs: types inferred. Guarantees: intermediates were read only inside the pattern; B and H are
 // the same in Q, K and V (no MatMul broadcasting); the Attention takes over Y and the last MatMul's
 // location and lists the other nodes in `_sources`.
@@ -33,6 +37,8 @@ export interface AttentionMatch {
   scale: number;
   nodes: Node[];
   last: Node;
+  /** The 3-D inputs [B,S,H*D] when the head splits fold in (then `last` is the merging Reshape). */
+  packed?: { q: Value; k: Value; v: Value; heads: number };
 }
 
 export interface AttentionPlan {
@@ -93,6 +99,36 @@ function keyOf(idx: GraphIndex, kt: Value): [KeySource, Node[]] {
 function keyShape(key: KeySource): readonly Dim[] {
   if (key.kind === 'value') return key.k.type.shape;
   return key.perm.map((p) => key.input.type.shape[p]!);
+}
+
+/** x when `v` is Transpose(Reshape(x [B,S,H*D] -> [B,S,H,D]), [0,2,1,3]). */
+function unsplit(idx: GraphIndex, v: Value): Value | undefined {
+  const t = idx.producer(v, 'Transpose');
+  return t && String(t.attrs.ints('perm', [])) === '0,2,1,3' ? unsplitReshape(idx, t.inputs[0]!) : undefined;
+}
+
+/** x when `r` is Reshape(x [B,S,H*D]) of shape [B,S,H,D]. */
+function unsplitReshape(idx: GraphIndex, r: Value): Value | undefined {
+  const x = idx.producer(r, 'Reshape')?.inputs[0];
+  const [B, S, H, D] = r.type.shape;
+  const xs = x?.type.shape;
+  if (!x || !xs || xs.length !== 3 || r.type.shape.length !== 4 || typeof H !== 'number' || typeof D !== 'number') return undefined;
+  return eqDim(xs[0], B) && eqDim(xs[1], S) && xs[2] === H * D ? x : undefined;
+}
+
+/** The head splits of a match, folded: the 3-D inputs, and the output Transpose and Reshape. */
+function packed(idx: GraphIndex, m: AttentionMatch): [NonNullable<AttentionMatch['packed']>, Node[]] | undefined {
+  const q = unsplit(idx, m.q);
+  const v = unsplit(idx, m.v);
+  const k = m.key.kind === 'value' ? unsplit(idx, m.key.k) : String(m.key.perm) === '0,2,1,3' ? unsplitReshape(idx, m.key.input) : undefined;
+  const y = m.last.outputs[0]!;
+  const t = idx.soleReader(y, 'Transpose');
+  const r = t && String(t.attrs.ints('perm', [])) === '0,2,1,3' ? idx.soleReader(t.outputs[0]!, 'Reshape') : undefined;
+  const [B, H, Sq, Dv] = y.type.shape;
+  const out = r?.outputs[0]!.type.shape;
+  if (!q || !k || !v || !t || !r || !out || typeof H !== 'number' || typeof Dv !== 'number') return undefined;
+  if (out.length !== 3 || !eqDim(out[0], B) || !eqDim(out[1], Sq) || out[2] !== H * Dv) return undefined;
+  return [{ q, k, v, heads: H }, [t, r]];
 }
 
 function match(idx: GraphIndex, softmax: Node): AttentionMatch | string {
@@ -165,7 +201,14 @@ function match(idx: GraphIndex, softmax: Node): AttentionMatch | string {
     if (mask.type.dtype !== dt || ms.length < 1 || ms.length > 4) return `the mask is not a ${dt} of rank 1 to 4`;
     if (!ms.every((d, i) => (i === ms.length - 1 ? eqDim(d, T) : d === 1 || eqDim(d, full[i])))) return `the mask [${ms}] does not broadcast to [${[B, H, Sq, T]}]`;
   }
-  return { q, key, v, mask, scale, nodes, last: pv };
+  const m: AttentionMatch = { q, key, v, mask, scale, nodes, last: pv };
+  const split = packed(idx, m);
+  if (split) {
+    m.packed = split[0];
+    m.nodes.push(...split[1]);
+    m.last = split[1][1]!;
+  }
+  return m;
 }
 
 /** Decides: every attention subgraph, and why each other softmax is not the middle of one. */
@@ -192,6 +235,13 @@ export function findAttentions(g: Graph): AttentionPlan {
 export function applyAttentions(g: Graph, plan: AttentionPlan): void {
   const dead = new Set<Node>();
   for (const m of plan.matches) {
+    if (m.packed) {
+      const { q, k, v, heads } = m.packed;
+      const attrs = new Attrs([['scale', attr.float(m.scale)], ['q_num_heads', attr.int(heads)], ['kv_num_heads', attr.int(heads)]]);
+      replaceMatched(g, m.nodes, m.last, { op: 'Attention', inputs: m.mask ? [q, k, v, m.mask] : [q, k, v], attrs });
+      for (const n of m.nodes) dead.add(n);
+      continue;
+    }
     let k: Value;
     if (m.key.kind === 'value') k = m.key.k;
     else {

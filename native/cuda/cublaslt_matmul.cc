@@ -255,10 +255,7 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
     return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s: the cuBLASLt epilogue's C %s is %s, not the output's shape %s", spec.op.c_str(), sc->name.c_str(),
                       ShapeText(sc->shape).c_str(), ShapeText(sy.shape).c_str());
   }
-  if (sbias && Product(sbias->shape, 0, sbias->shape.size()) != N) {
-    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s: the cuBLASLt epilogue's bias %s is %s, not one value for each of %lld columns", spec.op.c_str(),
-                      sbias->name.c_str(), ShapeText(sbias->shape).c_str(), static_cast<long long>(N));
-  }
+  const int64_t biasCount = sbias ? Product(sbias->shape, 0, sbias->shape.size()) : 0;
 
   auto op = std::make_unique<CublasLtOp>();
   op->lt_ = ctx.cublasLt;
@@ -288,6 +285,13 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
   else if (countA == 1 || ba == bb) mode = Mode::Strided;
   else mode = Mode::Loop;
   const int64_t rowsM = mode == Mode::Folded ? M * nb : M;
+  // The bias: one value per column for every batch (stride 0), or one row per batch (strided calls only).
+  const bool biasPerBatch = sbias && nb > 1 && biasCount == nb * N;
+  if (sbias && biasCount != N && !(biasPerBatch && mode == Mode::Strided)) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s: the cuBLASLt epilogue's bias %s is %s, not one value per column (%lld)%s", spec.op.c_str(),
+                      sbias->name.c_str(), ShapeText(sbias->shape).c_str(), static_cast<long long>(N),
+                      mode == Mode::Strided ? " or per batch and column" : "");
+  }
   const int64_t strideA = countA == 1 ? 0 : M * K, strideB = countB == 1 ? 0 : K * N, strideY = M * N;
 
   if (mode == Mode::Loop) {
@@ -345,6 +349,9 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
   if (sbias) {
     MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(op->desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &pbias, sizeof(pbias)),
                                 "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+    const int64_t biasStride = biasPerBatch ? N : 0;
+    MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(op->desc_, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &biasStride, sizeof(biasStride)),
+                                "cublasLtMatmulDescSetAttribute(BIAS_BATCH_STRIDE)");
   }
   // Stored (pre-op) shapes, column-major: our B is [N, K] (ld N), or [K, N] (ld K) when transposed.
   const uint64_t laRows = transB ? K : N, laCols = transB ? N : K;

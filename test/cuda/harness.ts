@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ArtifactDType, CudaLaunch, KernelPlan, LibraryEpilogue, Precision } from '../../compiler/artifact/format.js';
-import { TARGET_SKIPPED_PASSES } from '../../compiler/compile.js';
+import { skippedPasses } from '../../compiler/compile.js';
 import type { Graph, Value } from '../../compiler/ir/graph.js';
 import { TensorData } from '../../compiler/ir/tensor.js';
 import { importOnnx } from '../../compiler/onnx/import.js';
@@ -44,7 +44,7 @@ export function compileCuda(
   const precision = options.precision ?? 'fp32';
   const graph = importOnnx(bytes, { path: options.path, baseDir: options.path ? dirname(options.path) : undefined }).graph;
   // `enable` runs passes the target skips today (kernels the generator has but plans do not use).
-  const skip = [...TARGET_SKIPPED_PASSES.cuda.filter((p) => !options.enable?.includes(p)), ...(options.skip ?? [])];
+  const skip = [...skippedPasses('cuda', precision).filter((p) => !options.enable?.includes(p)), ...(options.skip ?? [])];
   runPipeline(graph, { skip, verify: true, shapeBindings: options.shapes, floatStorage: floatStorage(precision) });
   const emitted = emitPlan(graph, 'cuda');
   emitted.plan.precision = precision;
@@ -162,8 +162,10 @@ function libraryEpilogueCall(plan: KernelPlan, id: number, e: LibraryEpilogue): 
   const y = plan.slots[k.outputs[0]!]!;
   const input = (i: number | undefined) => (i === undefined ? 'nullptr' : `S[${k.inputs[i]!}]`);
   const act = e.activation === 'relu' ? 1 : e.activation === 'gelu-tanh' ? 2 : 0;
-  const count = y.shape.reduce((p, d) => p * d, 1);
-  return `mcpc_emu::library_epilogue(S[${y.id}], ${DT_CODE[y.dtype]}, ${count}, ${y.shape[y.shape.length - 1] ?? 1}, ${e.alpha ?? 1}, ${input(e.c)}, ${e.beta ?? 1}, ${input(e.bias)}, ${act});`;
+  const numel = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
+  const [M, N] = [y.shape[y.shape.length - 2] ?? 1, y.shape[y.shape.length - 1] ?? 1];
+  const biasCount = e.bias === undefined ? 0 : numel(plan.slots[k.inputs[e.bias]!]!.shape);
+  return `mcpc_emu::library_epilogue(S[${y.id}], ${DT_CODE[y.dtype]}, ${numel(y.shape)}, ${M}, ${N}, ${e.alpha ?? 1}, ${input(e.c)}, ${e.beta ?? 1}, ${input(e.bias)}, ${biasCount}, ${act});`;
 }
 
 const HEADERS = ['cuda_emulator.h', 'mcpc_prelude.cuh', 'emu_library.h', 'emu_runtime.h'];

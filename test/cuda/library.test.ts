@@ -76,10 +76,10 @@ describe('cuda library anchors and their epilogues', () => {
   it('cuBLASLt takes a scalar factor, a bias row, a residual and Relu; Gemm C of the output shape; tanh Gelu', () => {
     const model: ModelSpec = {
       inputs: [{ name: 'p', dims: [2, 3, 5, 12] }, { name: 'r', dims: [2, 3, 5, 4] }, { name: 'a', dims: [7, 12] }],
-      outputs: [{ name: 'm' }, { name: 'g' }, { name: 't' }, { name: 'q' }],
+      outputs: [{ name: 'm' }, { name: 'g' }, { name: 't' }, { name: 'q' }, { name: 'h' }],
       initializers: [
         init('w', [12, 4], 1), init('bias', [4], 2), init('b', [9, 12], 3), init('c', [7, 9], 4), init('w2', [12, 6], 5), init('w3', [12, 4], 6),
-        { name: 'scale', dims: [], floats: [0.25] },
+        { name: 'scale', dims: [], floats: [0.25] }, init('wh', [3, 12, 4], 7), init('hb', [3, 1, 4], 8),
       ],
       nodes: [
         { op: 'MatMul', inputs: ['p', 'w'], outputs: ['mm'], name: '/mm/MatMul' },
@@ -92,6 +92,9 @@ describe('cuda library anchors and their epilogues', () => {
         { op: 'MatMul', inputs: ['p', 'w3'], outputs: ['qm'], name: '/q/MatMul' },
         { op: 'Mul', inputs: ['qm', 'scale'], outputs: ['qs'], name: '/q/Mul' },
         { op: 'Add', inputs: ['qs', 'r'], outputs: ['q'], name: '/q/Add' },
+        // Per-head projection with a per-head bias: cuBLASLt's bias batch stride.
+        { op: 'MatMul', inputs: ['a', 'wh'], outputs: ['hm'], name: '/h/MatMul' },
+        { op: 'Add', inputs: ['hm', 'hb'], outputs: ['h'], name: '/h/Add' },
       ],
       opset: 20,
     };
@@ -109,6 +112,8 @@ describe('cuda library anchors and their epilogues', () => {
     const q = bySource('/q/MatMul');
     expect(q.cuda!.libraryEpilogue).toEqual({ alpha: 0.25, c: input(q, 'r') });
     expect(q.cuda!.after).toEqual([]);
+    const h = bySource('/h/MatMul');
+    expect(h.cuda).toEqual({ library: 'cublaslt', libraryEpilogue: { bias: input(h, 'hb') }, before: [], after: [] });
   });
 
   it('steps cuBLASLt cannot take stay in the launch after it, and the chain stops where a later step reads inside it', () => {

@@ -28,6 +28,14 @@ describe('fuse-attention', () => {
   it("fuses dynamo's reshape-transpose-reshape K^T", () => {
     expect(ops(runGolden(fuseAttentionPass, 'sdpa-dynamo').after)).toEqual(['Attention']);
   });
+  it('folds the head splits around it into the 3-D form', () => {
+    const { after } = runGolden(fuseAttentionPass, 'head-splits');
+    const a = after.nodes.find((n) => n.op === 'Attention')!;
+    expect(a.inputs.map((v) => v!.name)).toEqual(['xq', 'xk', 'xv', 'mask']);
+    expect([a.attrs.int('q_num_heads'), a.attrs.int('kv_num_heads')]).toEqual([2, 2]);
+    expect(a.outputs[0]!.name).toBe('y');
+    expect(a.loc).toBe('/attn/Reshape_3');
+  });
   it('leaves softmax over another axis, key-broadcast masks and shared scores', () => {
     expect(runGolden(fuseAttentionPass, 'negative').changed).toBe(false);
     const g = parseGraph(readFileSync(join(GOLDEN_DIR, 'fuse-attention', 'negative.mcir'), 'utf8'));
@@ -38,6 +46,6 @@ describe('fuse-attention', () => {
     ]);
   });
   it('has a test for every golden case', () => {
-    expect(goldenCases('fuse-attention')).toEqual(['bert-eager', 'negative', 'sdpa-dynamo', 'sdpa-torchscript']);
+    expect(goldenCases('fuse-attention')).toEqual(['bert-eager', 'head-splits', 'negative', 'sdpa-dynamo', 'sdpa-torchscript']);
   });
 });

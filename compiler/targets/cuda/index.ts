@@ -5,7 +5,8 @@
 //   elementwise.ts  pointwise kernels (fused DAGs, plain ops, BatchNorm), scalar-ops.ts their ops
 //   library.ts      MatMul/Gemm/Conv: the library call plus an in-place epilogue launch
 //   injective.ts    data movement          reduction.ts  row reductions, softmax, norms
-//   pooling.ts      windowed pools         attention.ts  the fused Attention op
+//   pooling.ts      windowed pools         attention.ts  the fused Attention op (row kernel), with
+//   attention-mma.ts its tensor-core kernel for f16/bf16, attention-shape.ts what both read of the op
 //   source.ts       printing helpers and the module builder; device-helpers.ts the device functions
 //                   every source carries; context.ts what a generator sees; plan-attrs.ts attributes
 // A generated kernel's launches go in `after` (`before` stays empty); a library kernel's `after` is

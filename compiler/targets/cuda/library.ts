@@ -87,6 +87,19 @@ function cublasLtEpilogue(ctx: KernelContext, out: ValueSlot): CublasLtFusion {
   const N = out.shape[out.shape.length - 1] ?? 1;
   const fullShape = (s: ValueSlot): boolean => s.dtype === out.dtype && s.shape.length === out.shape.length && s.shape.every((d, i) => d === out.shape[i]);
   const rowVector = (s: ValueSlot): boolean => s.dtype === out.dtype && s.shape.length >= 1 && s.shape[s.shape.length - 1] === N && numel(s.shape) === N;
+  // A bias per batch and column (GPT-2's head-split projection biases, [1, H, 1, D]): cuBLASLt's bias
+  // batch stride, in its strided-batched mode (A without batch, or A and B with the same batch).
+  const batchedRow = (s: ValueSlot): boolean => {
+    if (k.op !== 'MatMul' || s.dtype !== out.dtype || out.shape.length < 3 || s.shape.length > out.shape.length) return false;
+    const padded = [...Array<number>(out.shape.length - s.shape.length).fill(1), ...s.shape];
+    const r = out.shape.length;
+    if (padded[r - 1] !== N || padded[r - 2] !== 1 || !padded.slice(0, r - 2).every((d, i) => d === out.shape[i])) return false;
+    const a = ctx.requireInput(0).shape, b = ctx.requireInput(1).shape;
+    const batchOf = (shape: readonly number[]) => shape.slice(0, -2);
+    const bBatch = numel(batchOf(b)), aBatch = numel(batchOf(a));
+    const sameBatch = batchOf(a).length === batchOf(b).length && batchOf(a).every((d, i) => d === batchOf(b)[i]);
+    return bBatch > 1 && (aBatch === 1 || sameBatch);
+  };
   if (k.op === 'Gemm') {
     const c = ctx.input(2);
     const beta = attrFloat(k.attrs, 'beta', 1);
@@ -131,7 +144,7 @@ function cublasLtEpilogue(ctx: KernelContext, out: ValueSlot): CublasLtFusion {
       const slot = ctx.input(other.input);
       if (!slot) break;
       if (epi.c === undefined && fullShape(slot)) epi.c = other.input;
-      else if (epi.bias === undefined && rowVector(slot)) epi.bias = other.input;
+      else if (epi.bias === undefined && (rowVector(slot) || batchedRow(slot))) epi.bias = other.input;
       else break;
     } else if (step.op === 'Relu' && step.args.length === 1 && fromPrev(step.args[0]!)) {
       epi.activation = 'relu';

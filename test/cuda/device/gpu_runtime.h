@@ -125,15 +125,16 @@ inline void matmul(const void* A, const void* B, void* Y, int dt, int ar, const 
   up(Y, y);
 }
 
-/** A LibraryEpilogue on Y [count / N, N]: Y = act(alpha * Y + beta * C + bias[n]) (emu_library.h's, on device buffers). */
-inline void library_epilogue(void* Y, int dt, long long count, long long N, double alpha, const void* C, double beta, const void* bias, int act) {
+/** A LibraryEpilogue on Y [count / N, N] (emu_library.h's, on device buffers). */
+inline void library_epilogue(void* Y, int dt, long long count, long long M, long long N, double alpha, const void* C, double beta, const void* bias,
+                             long long biasCount, int act) {
   check(cudaDeviceSynchronize(), "before the library epilogue");
   auto y = down(Y, count, dt);
-  std::vector<unsigned char> c = C ? down(C, count, dt) : std::vector<unsigned char>(), b = bias ? down(bias, N, dt) : std::vector<unsigned char>();
+  std::vector<unsigned char> c = C ? down(C, count, dt) : std::vector<unsigned char>(), b = bias ? down(bias, biasCount, dt) : std::vector<unsigned char>();
   for (long long i = 0; i < count; i++) {
     double v = alpha * ld(y.data(), dt, i);
     if (C) v += beta * ld(c.data(), dt, i);
-    if (bias) v += ld(b.data(), dt, i % N);
+    if (bias) v += ld(b.data(), dt, biasCount == N ? i % N : i / (M * N) * N + i % N);
     if (act == 1) v = v > 0 ? v : 0;
     if (act == 2) v = 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
     st(y.data(), dt, i, v);

@@ -4,7 +4,10 @@
 // synchronizes runs each thread as a fiber on its own stack, switched at every __syncthreads(), so
 // the barrier really separates the phases of all threads (and barriers reached by different
 // threads in a different order are reported). Kernels without barriers run their threads one after
-// another as plain calls; a barrier in such a launch aborts the run.
+// another as plain calls; a barrier in such a launch aborts the run. Warp-collective operations
+// (__shfl_xor_sync here, the tensor-core MMA of the prelude) are exchanges through a per-thread
+// staging area between two block-wide rendezvous: every thread of the block must reach them in the
+// same order (as it must reach __syncthreads), which the fiber scheduler checks.
 #pragma once
 
 #include <math.h>
@@ -157,6 +160,21 @@ __attribute__((noinline)) static void __syncthreads() {
 
 namespace mcpc_emu {
 
+/**
+ * A rendezvous of all threads of the block for a warp-collective operation: what each thread
+ * staged before it is visible to all after it. Not inlined, so all collectives share one site.
+ */
+__attribute__((noinline)) inline void collective_rendezvous() {
+  if (!g_fiber_mode) fail("a warp-collective operation in a kernel launched without barriers");
+  if ((blockDim.x * blockDim.y * blockDim.z) % 32 != 0) fail("a warp-collective operation in a block that is not whole warps");
+  g_fibers[g_current].barriers++;
+  g_fibers[g_current].site = __builtin_return_address(0);
+  to_scheduler();
+}
+
+/** Per-thread staging of warp-collective operations (indexed by the thread's linear id). */
+inline unsigned long long g_stage[kMaxThreads][8];
+
 inline uint3 coords(unsigned t, dim3 d) { return uint3{t % d.x, (t / d.x) % d.y, t / (d.x * d.y)}; }
 
 /** Runs one block whose threads synchronize: round-robin over fibers, one barrier per round. */
@@ -220,6 +238,25 @@ inline void run_grid(const char* name, dim3 grid, dim3 block, bool barriers, voi
         }
       }
 }
+
+}  // namespace mcpc_emu
+
+/** Lane l gets `v` of lane l ^ laneMask (full warps only, as every use in generated code). */
+template <class T>
+static inline T __shfl_xor_sync(unsigned mask, T v, int laneMask, int width = 32) {
+  using namespace mcpc_emu;
+  static_assert(sizeof(T) <= 8, "shuffle of a type over 8 bytes");
+  if (mask != 0xffffffffu || width != 32 || laneMask < 0 || laneMask > 31) fail("__shfl_xor_sync with a partial mask or width");
+  const int me = g_current;
+  memcpy(&g_stage[me][0], &v, sizeof(T));
+  collective_rendezvous();
+  T r;
+  memcpy(&r, &g_stage[(me & ~31) | ((me & 31) ^ laneMask)][0], sizeof(T));
+  collective_rendezvous();
+  return r;
+}
+
+namespace mcpc_emu {
 
 template <class... P, size_t... I>
 inline void call_with(void (*fn)(P...), void* const* a, std::index_sequence<I...>) {

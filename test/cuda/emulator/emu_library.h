@@ -112,14 +112,16 @@ inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, 
 }
 
 /**
- * A LibraryEpilogue on Y [count / N, N]: Y = act(alpha * Y + beta * C + bias[n]); C and bias may be null;
+ * A LibraryEpilogue on Y [count / N, N]: Y = act(alpha * Y + beta * C + bias); the bias has one value
+ * per column (biasCount N) or per batch of M rows and column; C and bias may be null;
  * act 0 none, 1 relu, 2 tanh-approximated gelu.
  */
-inline void library_epilogue(void* Y, int dt, long long count, long long N, double alpha, const void* C, double beta, const void* bias, int act) {
+inline void library_epilogue(void* Y, int dt, long long count, long long M, long long N, double alpha, const void* C, double beta, const void* bias,
+                             long long biasCount, int act) {
   for (long long i = 0; i < count; i++) {
     double v = alpha * ld(Y, dt, i);
     if (C) v += beta * ld(C, dt, i);
-    if (bias) v += ld(bias, dt, i % N);
+    if (bias) v += ld(bias, dt, biasCount == N ? i % N : i / (M * N) * N + i % N);
     if (act == 1) v = v > 0 ? v : 0;
     if (act == 2) v = 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
     st(Y, dt, i, v);

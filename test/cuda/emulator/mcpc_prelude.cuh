@@ -71,3 +71,54 @@ static __device__ __forceinline__ mcpc_bf16 mcpc_f32_to_bf16(float f) {
   u += 0x7fffu + ((u >> 16) & 1u);
   return static_cast<mcpc_bf16>(u >> 16);
 }
+
+// Warp-level tensor-core operations (native/cuda/mcpc_prelude.cuh has the PTX). The MMA is
+// emulated as the hardware defines it: every lane stages its registers, then computes the four
+// accumulator elements it owns in the PTX fragment layout of mma.m16n8k16 (A row-major: register r
+// holds row g + 8 (r & 1), columns 2t + 8 (r >> 1) + {0, 1}; B col-major: register r holds column g,
+// rows 2t + 8r + {0, 1}; C: element c is row g + 8 (c >> 1), column 2t + (c & 1); g = lane / 4,
+// t = lane % 4), from the registers of the other lanes. A kernel with the wrong layout gets wrong
+// numbers here as on the device.
+
+static inline mcpc_u32 mcpc_pack_f16x2(float lo, float hi) {
+  return (mcpc_u32)mcpc_f32_to_f16(lo) | ((mcpc_u32)mcpc_f32_to_f16(hi) << 16);
+}
+
+static inline mcpc_u32 mcpc_pack_bf16x2(float lo, float hi) {
+  return (mcpc_u32)mcpc_f32_to_bf16(lo) | ((mcpc_u32)mcpc_f32_to_bf16(hi) << 16);
+}
+
+namespace mcpc_emu {
+inline void mma_m16n8k16(float* d, const mcpc_u32* a, mcpc_u32 b0, mcpc_u32 b1, float (*cvt)(unsigned short)) {
+  const int me = g_current;
+  const int warp = me & ~31;
+  const int lane = me & 31;
+  for (int r = 0; r < 4; r++) g_stage[me][r] = a[r];
+  g_stage[me][4] = b0;
+  g_stage[me][5] = b1;
+  collective_rendezvous();
+  const auto half = [&](int l, int reg, int hi) { return cvt((unsigned short)(g_stage[warp + l][reg] >> (16 * hi))); };
+  const int g = lane >> 2, t = lane & 3;
+  float out[4];
+  for (int c = 0; c < 4; c++) {
+    const int row = g + 8 * (c >> 1), col = 2 * t + (c & 1);
+    float acc = d[c];
+    for (int k = 0; k < 16; k++) {
+      const float x = half((row & 7) * 4 + ((k & 7) >> 1), (row >> 3) + 2 * (k >> 3), k & 1);
+      const float y = half(col * 4 + ((k & 7) >> 1), 4 + (k >> 3), k & 1);
+      acc += x * y;
+    }
+    out[c] = acc;
+  }
+  collective_rendezvous();
+  for (int c = 0; c < 4; c++) d[c] = out[c];
+}
+}  // namespace mcpc_emu
+
+static inline void mcpc_mma_m16n8k16_f16(float* d, const mcpc_u32* a, mcpc_u32 b0, mcpc_u32 b1) {
+  mcpc_emu::mma_m16n8k16(d, a, b0, b1, mcpc_f16_to_f32);
+}
+
+static inline void mcpc_mma_m16n8k16_bf16(float* d, const mcpc_u32* a, mcpc_u32 b0, mcpc_u32 b1) {
+  mcpc_emu::mma_m16n8k16(d, a, b0, b1, mcpc_bf16_to_f32);
+}
