@@ -10,7 +10,7 @@ import { diagnostic, q } from '../diagnostics.js';
 
 /** IR ops with a CPU kernel, sorted. */
 export const CPU_KERNEL_OPS: readonly string[] = [
-  'Abs', 'Acos', 'Acosh', 'Add', 'And', 'ArgMax', 'ArgMin', 'Asin', 'Asinh', 'Atan', 'Atanh', 'Attention',
+  'Abs', 'Acos', 'Acosh', 'Add', 'AffineGrid', 'And', 'ArgMax', 'ArgMin', 'Asin', 'Asinh', 'Atan', 'Atanh', 'Attention',
   'AveragePool', 'BatchNormalization', 'BitCast', 'BitShift', 'BitwiseAnd', 'BitwiseNot', 'BitwiseOr',
   'BitwiseXor', 'BlackmanWindow', 'Cast', 'CastLike', 'CausalConvWithState', 'Ceil', 'Celu', 'CenterCropPad', 'Clip', 'Col2Im', 'Concat', 'ConstantOfShape', 'Conv',
   'ConvInteger', 'ConvTranspose', 'Cos', 'Cosh', 'CumProd', 'CumSum', 'DFT', 'DeformConv', 'DepthToSpace', 'DequantizeLinear', 'Det', 'Div', 'Dropout', 'DynamicQuantizeLinear', 'Einsum', 'Elu', 'Equal',
