@@ -158,6 +158,11 @@ Status ValidatePlan(const Plan& plan, const WeightsSection& weights) {
         return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) inputs[%zu] is %d, not a slot id", k, spec.op.c_str(),
                           spec.source.c_str(), j, id);
       }
+      // Only kernels prepared at run time for their inputs' dims may read a value sized at run time.
+      if (id >= 0 && plan.slots[id].dynamic != DynamicDims::Static && spec.shapes != ShapeRule::Broadcast) {
+        return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) reads slot %d (%s), whose dims are dynamic, without shapes: broadcast", k,
+                          spec.op.c_str(), spec.source.c_str(), id, plan.slots[id].name.c_str());
+      }
     }
     for (size_t j = 0; j < spec.outputs.size(); ++j) {
       int id = spec.outputs[j];

@@ -5,7 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { compileModel } from '../../compiler/compile.js';
-import { Session, Tensor } from '../../runtime/index.js';
+import { readArtifact, Session, Tensor } from '../../runtime/index.js';
+import { loadNativeAddon, type NativeLoadArgs } from '../../runtime/native-addon.js';
 import { buildModel } from '../helpers/onnx-builder.js';
 import { mulberry32 } from '../helpers/fixture-models.js';
 import { compileBytes } from './helpers.js';
@@ -136,6 +137,40 @@ describe('data-dependent dims on the native executor', () => {
     const ok = await session.run({ start: s(0), limit: s(4), delta: s(1) });
     expect(Array.from(ok.y!.data as Float32Array)).toEqual([0, 1, 2, 3]);
     session.dispose();
+  });
+});
+
+describe('plans with dynamic dims, validated natively', () => {
+  const { artifact } = compileBytes(nonZeroModel);
+  function loadArgs(edit: (a: NativeLoadArgs) => void): NativeLoadArgs {
+    const a = readArtifact(new Uint8Array(artifact));
+    const w = a.header.sections.find((x) => x.name === 'weights')!;
+    const args: NativeLoadArgs = {
+      plan: structuredClone(a.plan), arenaSize: a.header.arena.size, bytes: a.bytes, weightsOffset: w.offset, weightsLength: w.length,
+      weights: a.header.weights.map((x) => ({ offset: x.offset, byteLength: x.byteLength })),
+    };
+    edit(args);
+    return args;
+  }
+  const addon = loadNativeAddon();
+
+  it('loads the plan as compiled', async () => {
+    const session = await addon.loadSession(loadArgs(() => undefined));
+    expect(session).toBeDefined();
+    session.dispose();
+  });
+
+  it('refuses a kernel reading a dynamic value without shapes: broadcast, or writing one with static shapes', async () => {
+    await expect(addon.loadSession(loadArgs((a) => void delete a.plan.kernels[1]!.shapes))).rejects.toMatchObject({ code: 'MCPC4010', message: expect.stringContaining('without shapes: broadcast') });
+    await expect(addon.loadSession(loadArgs((a) => void delete a.plan.kernels[0]!.shapes))).rejects.toMatchObject({ code: 'MCPC4010', message: expect.stringContaining('with static shapes') });
+  });
+
+  it('refuses a dynamic slot that is not an arena or heap slot, and a heap slot that is not unbounded', async () => {
+    await expect(addon.loadSession(loadArgs((a) => void (a.plan.slots[0]!.dynamic = 'bounded')))).rejects.toMatchObject({ code: 'MCPC4010', message: expect.stringContaining('must be an arena or heap slot') });
+    await expect(addon.loadSession(loadArgs((a) => {
+      const nz = a.plan.slots.find((x) => x.name === 'nz')!;
+      nz.kind = 'heap';
+    }))).rejects.toMatchObject({ code: 'MCPC4010', message: expect.stringContaining('heap slots') });
   });
 });
 
