@@ -102,9 +102,10 @@ export function registerValues(plan: KernelPlan): { kernel: number; name: string
   return out;
 }
 
-/** Where a slot lives: io, weights, the L2 window of a GPU plan's arena, or the DRAM arena. */
+/** Where a slot lives: io, weights, the L2 window of a GPU plan's arena, the DRAM arena, or memory allocated at run time. */
 function slotTier(slot: { kind: string; index: number }, l2Window: number): string {
   if (slot.kind === 'arena') return slot.index < l2Window ? 'l2' : 'dram';
+  if (slot.kind === 'heap') return 'heap';
   return slot.kind === 'weight' ? 'weights' : 'io';
 }
 
@@ -153,7 +154,7 @@ export function runInspect(args: string[], io: Io): number {
   if (values['kernels']) {
     const slot = (id: number) => (id < 0 ? '_' : artifact.plan.slots[id]!.name);
     out += `\nkernel list:\n${table([['  #', 'family', 'op', 'inputs', 'outputs', 'source nodes'], ...artifact.plan.kernels.map((k) => [
-      `  ${k.id}`, k.family, k.op, k.inputs.map(slot).join(', '), k.outputs.map(slot).join(', '), k.sources.join(', '),
+      `  ${k.id}`, k.family, k.shapes ? `${k.op} (dims ${k.shapes} at run time)` : k.op, k.inputs.map(slot).join(', '), k.outputs.map(slot).join(', '), k.sources.join(', '),
     ])])}`;
   }
   if (values['fusion']) out += fusionListing(artifact.plan);
@@ -161,7 +162,7 @@ export function runInspect(args: string[], io: Io): number {
     // Every value: io (caller's buffers), weights, l2 / dram (arena offset), register (inside a kernel).
     const regs = registerValues(artifact.plan);
     out += `\nvalues: ${artifact.plan.slots.length + regs.length} (${regs.length} in registers)\n${table([['  value', 'tier', 'kind', 'index/offset', 'bytes', 'type'], ...artifact.plan.slots.map((sl) => [
-      `  ${sl.name}`, slotTier(sl, artifact.plan.l2WindowBytes ?? 0), sl.kind, String(sl.index), String(sl.byteLength), `${sl.dtype}[${sl.shape.join(',')}]`,
+      `  ${sl.name}`, slotTier(sl, artifact.plan.l2WindowBytes ?? 0), sl.kind, String(sl.index), String(sl.byteLength), `${sl.dtype}[${sl.dynamic === 'unbounded' ? sl.shape.map(() => '?').join(',') : sl.shape.join(',')}]${sl.dynamic === 'bounded' ? ' at most' : ''}`,
     ]), ...regs.map((r) => [
       `  kernel#${r.kernel}.${r.name} ${r.op} (${r.source})`, 'register', 'kernel', '-', '0', `${r.dtype}[${r.shape.join(',')}]`,
     ])])}`;

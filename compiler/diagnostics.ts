@@ -26,6 +26,8 @@ export const DIAGNOSTICS = {
   unsupportedFeature: { code: 'MCPC2011', message: 'node {node} ({op}) uses a feature that is not supported yet: {reason}' },
   noTargetKernel: { code: 'MCPC2012', message: 'op {op} at node {node} has no kernel for target {target} yet' },
   dynamicShape: { code: 'MCPC2013', message: 'node {node} ({op}): output {value} has a data-dependent shape [{shape}], which compiled plans do not support yet' },
+  dynamicShapeReader: { code: 'MCPC2014', message: 'node {node} ({op}) reads {value}, whose dims are known only at run time; compiled plans run only NonZero, Compress, Unique, NonMaxSuppression, Range and elementwise ops on such values' },
+  dynamicShapeTarget: { code: 'MCPC2015', message: 'kernel {kernel} at node {node} ({op}) has outputs whose dims are known only at run time, which target {target} does not support (compile for cpu)' },
   verifierFailed: { code: 'MCPC2010', message: 'IR verification failed after pass {pass}: {reason}' },
 
   badFlag: { code: 'MCPC3001', message: '{reason}' },

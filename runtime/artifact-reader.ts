@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, readFileSync } from 'node:fs';
 import {
-  ARTIFACT_MAGIC, ARTIFACT_VERSION, PREAMBLE_BYTES, type ArtifactHeader, type KernelPlan, type WeightEntry,
+  ARTIFACT_MAGIC, ARTIFACT_VERSION, MIN_ARTIFACT_VERSION, PREAMBLE_BYTES, type ArtifactHeader, type KernelPlan, type WeightEntry,
 } from '../compiler/artifact/format.js';
 
 export class ArtifactError extends Error {
@@ -61,8 +61,8 @@ export function readArtifact(bytes: Uint8Array, path = '<bytes>'): Artifact {
   }
   if (buf.length < PREAMBLE_BYTES) throw fail('truncated', `the ${buf.length}-byte file ends inside the ${PREAMBLE_BYTES}-byte preamble`);
   const version = buf.readUInt32LE(8);
-  if (version !== ARTIFACT_VERSION) {
-    throw fail('version', `${path} is artifact format version ${version}; this build reads version ${ARTIFACT_VERSION}`);
+  if (version < MIN_ARTIFACT_VERSION || version > ARTIFACT_VERSION) {
+    throw fail('version', `${path} is artifact format version ${version}; this build reads versions ${MIN_ARTIFACT_VERSION} to ${ARTIFACT_VERSION}`);
   }
   const headerLength = Number(buf.readBigUInt64LE(16));
   if (PREAMBLE_BYTES + headerLength > buf.length) {
@@ -190,8 +190,8 @@ function parseHead(read: (offset: number, length: number) => Buffer, size: numbe
     throw fail('truncated', `the ${size}-byte file ends inside the ${PREAMBLE_BYTES}-byte preamble`);
   }
   const version = pre.readUInt32LE(8);
-  if (version !== ARTIFACT_VERSION) {
-    throw fail('version', `${path} is artifact format version ${version}; this build reads version ${ARTIFACT_VERSION}`);
+  if (version < MIN_ARTIFACT_VERSION || version > ARTIFACT_VERSION) {
+    throw fail('version', `${path} is artifact format version ${version}; this build reads versions ${MIN_ARTIFACT_VERSION} to ${ARTIFACT_VERSION}`);
   }
   const headerLength = Number(pre.readBigUInt64LE(16));
   if (PREAMBLE_BYTES + headerLength > size) {

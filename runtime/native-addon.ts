@@ -49,7 +49,12 @@ export interface NativeSession {
    * outputs. Resolves with the outputs in model order: TypedArrays, or device tensors when a cuda
    * session is asked for outputLocation 'device'.
    */
-  run(inputs: (ArrayBufferView | NativeDeviceTensor)[], outputs?: (ArrayBufferView | undefined)[], outputLocation?: 'host' | 'device'): Promise<(TensorData | NativeDeviceTensor)[]>;
+  /** Outputs with dims known only at run time (cpu) resolve as { data, dims }. */
+  run(
+    inputs: (ArrayBufferView | NativeDeviceTensor)[],
+    outputs?: (ArrayBufferView | undefined)[],
+    outputLocation?: 'host' | 'device',
+  ): Promise<(TensorData | NativeDeviceTensor | { data: TensorData; dims: number[] })[]>;
   /** Releases the arena and kernels (after an in-flight run finishes). Idempotent. */
   dispose(): void;
   readonly threads: number;

@@ -43,10 +43,17 @@ export interface RunOptions {
 export interface TensorInfo {
   readonly name: string;
   readonly dtype: TensorDType;
+  /** -1 for a dim known only at run time (an output computed from a data-dependent op). */
   readonly shape: readonly number[];
 }
 
 const MAX_THREADS = 1024;
+
+/** A model output whose dims are known only at run time, as the native session returns it. */
+interface DynamicOutput {
+  data: TensorData;
+  dims: number[];
+}
 
 interface Device {
   kind: 'cpu' | 'cuda';
@@ -234,7 +241,8 @@ export class Session {
     const result = this.#pending === 0 ? go() : this.#queue.catch(() => undefined).then(go);
     this.#pending++;
     this.#queue = result;
-    let data: (TensorData | NativeDeviceTensor)[];
+    // Outputs with dims known only at run time come back as { data, dims }.
+    let data: (TensorData | NativeDeviceTensor | DynamicOutput)[];
     try {
       data = await result;
     } finally {
@@ -242,7 +250,10 @@ export class Session {
     }
     const out: Record<string, Tensor | DeviceTensor> = {};
     this.outputs.forEach((spec, i) => {
-      out[spec.name] = onDevice ? wrapNativeDeviceTensor(data[i] as NativeDeviceTensor) : new Tensor(spec.dtype, data[i] as TensorData, spec.shape);
+      const d = data[i]!;
+      if (onDevice) out[spec.name] = wrapNativeDeviceTensor(d as NativeDeviceTensor);
+      else if (!ArrayBuffer.isView(d)) out[spec.name] = new Tensor(spec.dtype, (d as DynamicOutput).data, (d as DynamicOutput).dims);
+      else out[spec.name] = new Tensor(spec.dtype, d as TensorData, spec.shape);
     });
     return out;
   }
@@ -280,6 +291,7 @@ export class Session {
     return this.outputs.map((spec) => {
       const buf = given[spec.name];
       if (buf === undefined) return undefined;
+      if (spec.shape.includes(-1)) throw feedError('type', `options.outputs.${spec.name} cannot be given: its dims are known only at run time`);
       const expected = DTYPES[spec.dtype].array;
       if (!(buf instanceof expected)) throw feedError('type', `options.outputs.${spec.name} must be a ${expected.name}`);
       const count = dataLength(spec.dtype, spec.shape.reduce((a, d) => a * d, 1));

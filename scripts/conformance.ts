@@ -39,7 +39,7 @@ export interface ConformanceReport {
 }
 
 /** Diagnostic codes that mean "the compiler does not support this yet" rather than "wrong". */
-const UNSUPPORTED_CODES = new Set(['MCPC2001', 'MCPC2002', 'MCPC2003', 'MCPC2011', 'MCPC1009', 'MCPC1010', 'MCPC1005', 'MCPC2012', 'MCPC2013', 'MCPC4011']);
+const UNSUPPORTED_CODES = new Set(['MCPC2001', 'MCPC2002', 'MCPC2003', 'MCPC2011', 'MCPC1009', 'MCPC1010', 'MCPC1005', 'MCPC2012', 'MCPC2013', 'MCPC2014', 'MCPC2015', 'MCPC4011']);
 
 export type Engine = 'reference' | 'native';
 
@@ -108,7 +108,7 @@ async function runNative(modelPath: string, feeds: Map<string, TensorData>): Pro
   } catch (e) {
     // Shape tensors fed as inputs (Reshape's shape, Slice's starts...) make shapes data-dependent;
     // an AOT compile needs their values, as TensorRT needs those of its shape tensors.
-    if (!(e instanceof DiagnosticError) || e.code !== 'MCPC2013') throw e;
+    if (!(e instanceof DiagnosticError) || (e.code !== 'MCPC2013' && e.code !== 'MCPC2014')) throw e;
     const values = new Map([...feeds].filter(([, t]) => isShapeTensor(t)).map(([k, t]) => [k, Array.from(t.values)]));
     if (values.size === 0) throw e;
     for (const k of values.keys()) shapes.delete(k);

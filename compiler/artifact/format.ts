@@ -1,4 +1,4 @@
-// The artifact format (.mcp), version 1: the contract between the compiler (writer.ts) and the
+// The artifact format (.mcp), version 2: the contract between the compiler (writer.ts) and the
 // runtime (runtime/artifact-reader.ts), and the one compiler module the runtime imports.
 //
 // Layout (all integers little-endian):
@@ -14,7 +14,13 @@
 //   tensor to 64, so the file can be memory-mapped and weights used or uploaded in place).
 
 export const ARTIFACT_MAGIC = 'MCPCART\0';
-export const ARTIFACT_VERSION = 1;
+/**
+ * Version 2 added values with run-time dims (ValueSlot.dynamic, the 'heap' slot kind,
+ * Kernel.shapes, -1 dims in output specs). Version 1 artifacts have none and load unchanged.
+ */
+export const ARTIFACT_VERSION = 2;
+/** The oldest format version this build reads. */
+export const MIN_ARTIFACT_VERSION = 1;
 export const PREAMBLE_BYTES = 64;
 export const WEIGHTS_ALIGNMENT = 4096;
 export const TENSOR_ALIGNMENT = 64;
@@ -31,6 +37,7 @@ export type KernelFamily = 'contraction' | 'elementwise' | 'reduction' | 'inject
 export interface TensorSpec {
   name: string;
   dtype: ArtifactDType;
+  /** -1 for a dim known only at run time (an output computed from a data-dependent op). */
   shape: number[];
   /**
    * For an input whose contents were fixed at compile time (--value, like a TensorRT shape
@@ -103,18 +110,25 @@ export interface ArtifactHeader {
   sections: SectionEntry[];
 }
 
-/** Where a kernel argument lives. */
-export type SlotKind = 'input' | 'output' | 'weight' | 'arena';
+/** Where a kernel argument lives; 'heap': a buffer the executor allocates at run time (index 0). */
+export type SlotKind = 'input' | 'output' | 'weight' | 'arena' | 'heap';
 
 export interface ValueSlot {
   id: number;
   name: string;
   dtype: ArtifactDType;
+  /** For a dynamic slot: its bound (each run-time dim at its largest); zeros when unbounded. */
   shape: number[];
+  /** For a dynamic slot: bytes at the bound (0 when unbounded). */
   byteLength: number;
   kind: SlotKind;
   /** Input/output index, weight index, or arena byte offset, by kind. */
   index: number;
+  /**
+   * Dims known only at run time: 'bounded' (an arena slot sized by `shape`) or 'unbounded' (a
+   * 'heap' slot). Never an input, output or weight slot.
+   */
+  dynamic?: 'bounded' | 'unbounded';
 }
 
 /** A float in plan JSON: non-finite values, which JSON cannot hold, are the strings 'inf', '-inf', 'nan'. */
@@ -246,6 +260,11 @@ export interface Kernel {
   module: string;
   /** Target cuda: how the kernel runs (see CudaKernelCode). */
   cuda?: CudaKernelCode;
+  /**
+   * How outputs with dynamic dims get them: 'computed' (a data-dependent op: the kernel decides),
+   * 'broadcast' (the numpy broadcast of its inputs' run-time dims). Absent: all dims static.
+   */
+  shapes?: 'computed' | 'broadcast';
 }
 
 export interface KernelPlan {

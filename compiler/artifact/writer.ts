@@ -28,7 +28,8 @@ function sha256(bytes: Uint8Array): string {
 }
 
 export function spec(v: { name: string; type: { dtype: string; shape: readonly (number | string)[] } }, values?: TensorData): TensorSpec {
-  const s: TensorSpec = { name: v.name, dtype: v.type.dtype as ArtifactDType, shape: v.type.shape as number[] };
+  // A symbolic dim left in a compiled graph is a data-dependent one: -1, resolved at run time.
+  const s: TensorSpec = { name: v.name, dtype: v.type.dtype as ArtifactDType, shape: v.type.shape.map((d) => (typeof d === 'number' ? d : -1)) };
   if (values) s.values = Array.from(values.values);
   return s;
 }

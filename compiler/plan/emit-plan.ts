@@ -12,6 +12,11 @@
 // kernel's inputs are the values its steps read, in first-use order. Epilogue steps have the
 // anchor's output shape (the kernel output's); prologue steps have the anchor input 0's shape, which
 // is the numpy broadcast of the prologue's operands' shapes.
+//
+// Values whose dims are known only at run time (dynamic-shapes.ts) get slots marked `dynamic`: in
+// the arena at their bound, or 'heap' slots the executor allocates when they have none; graph
+// outputs among them are never 'output' slots (the runtime copies them out at their actual size),
+// and the kernels computing them say how their dims are found (`shapes`).
 
 import { toJsonFloat, type ArenaSummary, type ArtifactDType, type FusedOperand, type FusedStep, type Kernel, type KernelPlan, type PlanAttr, type Target, type ValueSlot } from '../artifact/format.js';
 import { diagnostic, q } from '../diagnostics.js';
@@ -22,6 +27,7 @@ import { getOp } from '../ir/ops.js';
 import { elementCount } from '../ir/tensor.js';
 import { isStaticShape } from '../ir/types.js';
 import { CUDA_L2_WINDOW_BYTES, planTieredMemory } from './plan-l2.js';
+import { planDynamicShapes } from './dynamic-shapes.js';
 import { ARENA_ALIGNMENT, planMemory, type MemoryPlan } from './plan-memory.js';
 
 export interface EmittedPlan {
@@ -32,6 +38,20 @@ export interface EmittedPlan {
   weights: Value[];
   /** Values internal to fused kernels: never written to memory. */
   registers: Value[];
+}
+
+/**
+ * Reports the first symbolic dim of a graph input, naming the input to bind. Data-dependent dims
+ * of node outputs are left to planDynamicShapes.
+ */
+export function requireStaticInputShapes(g: Graph): void {
+  for (const input of g.inputs) {
+    const sym = input.type.shape.find((d) => typeof d === 'string');
+    if (sym !== undefined) {
+      const example = input.type.shape.map((d) => (typeof d === 'number' ? d : 1)).join('x');
+      throw diagnostic('unboundSymbol', { input: q(input.name), dim: String(sym), example });
+    }
+  }
 }
 
 /** Reports the first symbolic dim left in the graph, naming the input to bind when there is one. */
@@ -65,14 +85,26 @@ function planAttr(a: AttrValue): PlanAttr {
 }
 
 export function emitPlan(g: Graph, target: Target): EmittedPlan {
-  requireStaticShapes(g);
+  requireStaticInputShapes(g);
+  const kernelIssues = checkKernels(g);
+  if (kernelIssues.length) throw new Error(`emit-plan: invalid kernel groups: ${kernelIssues.slice(0, 3).join('; ')}`);
+  const units = kernelUnits(g);
+  // Values with dims known only at run time: slots sized by their bound, or heap slots when unbounded.
+  const dynamic = planDynamicShapes(g, units);
   const slots: ValueSlot[] = [];
   const slotOf = new Map<Value, number>();
   const weights: Value[] = [];
   const addSlot = (v: Value, kind: ValueSlot['kind'], index: number) => {
-    const shape = v.type.shape as number[];
     const id = slots.length;
-    slots.push({ id, name: v.name, dtype: v.type.dtype as ArtifactDType, shape: [...shape], byteLength: dtypeByteLength(v.type.dtype, elementCount(shape)), kind, index });
+    if (dynamic.values.has(v)) {
+      const bound = dynamic.values.get(v);
+      const shape = bound ?? v.type.shape.map(() => 0);
+      const byteLength = bound ? dtypeByteLength(v.type.dtype, elementCount(bound)) : 0;
+      slots.push({ id, name: v.name, dtype: v.type.dtype as ArtifactDType, shape, byteLength, kind: bound ? kind : 'heap', index: bound ? index : 0, dynamic: bound ? 'bounded' : 'unbounded' });
+    } else {
+      const shape = v.type.shape as number[];
+      slots.push({ id, name: v.name, dtype: v.type.dtype as ArtifactDType, shape: [...shape], byteLength: dtypeByteLength(v.type.dtype, elementCount(shape)), kind, index });
+    }
     slotOf.set(v, id);
     return id;
   };
@@ -82,12 +114,10 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
     weights.push(c);
   }
   const outputIndex = new Map<Value, number>();
+  // Outputs with dynamic dims stay in executor memory: the runtime copies them out at their run-time size.
   g.outputs.forEach((v, i) => {
-    if (!slotOf.has(v) && !outputIndex.has(v)) outputIndex.set(v, i);
+    if (!slotOf.has(v) && !outputIndex.has(v) && !dynamic.values.has(v)) outputIndex.set(v, i);
   });
-  const kernelIssues = checkKernels(g);
-  if (kernelIssues.length) throw new Error(`emit-plan: invalid kernel groups: ${kernelIssues.slice(0, 3).join('; ')}`);
-  const units = kernelUnits(g);
   // Lifetimes of arena values, in kernel steps: from the producing kernel to the last reader.
   const first = new Map<Value, number>();
   const last = new Map<Value, number>();
@@ -106,16 +136,23 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
     }
     if (nodes.length > 1) registers.push(...nodes.slice(0, -1).map((n) => n.outputs[0]!));
   });
-  const arenaValues = [...first.keys()].filter((o) => !outputIndex.has(o));
+  const unbounded = (v: Value) => dynamic.values.has(v) && dynamic.values.get(v) === undefined;
+  const arenaValues = [...first.keys()].filter((o) => !outputIndex.has(o) && !unbounded(o));
+  const boundShape = (v: Value) => (dynamic.values.get(v) ?? v.type.shape) as number[];
   const requests = arenaValues.map((v, i) => ({
-    id: i, bytes: dtypeByteLength(v.type.dtype, elementCount(v.type.shape as number[])), first: first.get(v)!, last: last.get(v)!, reads: reads.get(v) ?? 0,
+    id: i, bytes: dtypeByteLength(v.type.dtype, elementCount(boundShape(v))), first: first.get(v)!, last: last.get(v)!, reads: reads.get(v) ?? 0,
   }));
   // GPU plans get an L2 tier: a window at the arena's start that the runtime keeps in L2.
   const memory: MemoryPlan & { l2Window?: number } = target === 'cuda' ? planTieredMemory(requests, CUDA_L2_WINDOW_BYTES) : planMemory(requests);
   arenaValues.forEach((v, i) => addSlot(v, 'arena', memory.offsets.get(i)!));
+  for (const v of first.keys()) if (unbounded(v)) addSlot(v, 'heap', 0);
   for (const [v, i] of outputIndex) addSlot(v, 'output', i);
 
-  const kernels: Kernel[] = units.map((nodes, id) => (nodes.length === 1 ? singleKernel(nodes[0]!, id, slotOf) : fusedKernel(nodes, id, slotOf)));
+  const kernels: Kernel[] = units.map((nodes, id) => {
+    const k = nodes.length === 1 ? singleKernel(nodes[0]!, id, slotOf) : fusedKernel(nodes, id, slotOf);
+    const rule = dynamic.rules.get(id);
+    return rule ? { ...k, shapes: rule } : k;
+  });
   const plan: KernelPlan = {
     target,
     slots,

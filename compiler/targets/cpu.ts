@@ -7,24 +7,25 @@
 
 import type { KernelPlan } from '../artifact/format.js';
 import { diagnostic, q } from '../diagnostics.js';
+import { DATA_DEPENDENT_OPS } from '../plan/dynamic-shapes.js';
 
 /** IR ops with a CPU kernel, sorted. */
 export const CPU_KERNEL_OPS: readonly string[] = [
-  'Abs', 'Acos', 'Acosh', 'Add', 'And', 'ArgMax', 'ArgMin', 'Asin', 'Asinh', 'Atan', 'Atanh', 'Attention',
+  'Abs', 'Acos', 'Acosh', 'Add', 'AffineGrid', 'And', 'ArgMax', 'ArgMin', 'Asin', 'Asinh', 'Atan', 'Atanh', 'Attention',
   'AveragePool', 'BatchNormalization', 'BitCast', 'BitShift', 'BitwiseAnd', 'BitwiseNot', 'BitwiseOr',
-  'BitwiseXor', 'BlackmanWindow', 'Cast', 'CastLike', 'CausalConvWithState', 'Ceil', 'Celu', 'CenterCropPad', 'Clip', 'Col2Im', 'Concat', 'ConstantOfShape', 'Conv',
+  'BitwiseXor', 'BlackmanWindow', 'Cast', 'CastLike', 'CausalConvWithState', 'Ceil', 'Celu', 'CenterCropPad', 'Clip', 'Col2Im', 'Compress', 'Concat', 'ConstantOfShape', 'Conv',
   'ConvInteger', 'ConvTranspose', 'Cos', 'Cosh', 'CumProd', 'CumSum', 'DFT', 'DeformConv', 'DepthToSpace', 'DequantizeLinear', 'Det', 'Div', 'Dropout', 'DynamicQuantizeLinear', 'Einsum', 'Elu', 'Equal',
   'Erf', 'Exp', 'Expand', 'EyeLike', 'Flatten', 'Floor', 'GRU', 'Gather', 'GatherElements', 'GatherND',
   'Gelu', 'Gemm', 'GlobalAveragePool', 'GlobalLpPool', 'GlobalMaxPool', 'Greater', 'GreaterOrEqual', 'GridSample',
   'GroupNormalization', 'HammingWindow', 'HannWindow', 'HardSigmoid', 'HardSwish', 'Hardmax', 'Identity', 'InstanceNormalization', 'IsInf',
   'IsNaN', 'LRN', 'LSTM', 'LayerNormalization', 'LeakyRelu', 'Less', 'LessOrEqual', 'LinearAttention', 'Log', 'LogSoftmax', 'LpNormalization', 'LpPool', 'MatMul',
-  'MatMulInteger', 'Max', 'MaxPool', 'MaxUnpool', 'Mean', 'MeanVarianceNormalization', 'MelWeightMatrix', 'Min', 'Mish', 'Mod', 'Mul', 'Neg', 'NegativeLogLikelihoodLoss', 'Not', 'OneHot', 'Or', 'PRelu',
+  'MatMulInteger', 'Max', 'MaxPool', 'MaxUnpool', 'Mean', 'MeanVarianceNormalization', 'MelWeightMatrix', 'Min', 'Mish', 'Mod', 'Mul', 'Neg', 'NegativeLogLikelihoodLoss', 'NonMaxSuppression', 'NonZero', 'Not', 'OneHot', 'Or', 'PRelu',
   'Pad', 'Pow', 'QLinearConv', 'QLinearMatMul', 'QuantizeLinear', 'RMSNormalization', 'RNN', 'Range', 'Reciprocal', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp',
   'ReduceMax', 'ReduceMean', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'ReduceSumSquare', 'Relu',
   'Reshape', 'Resize', 'ReverseSequence', 'RoiAlign', 'RotaryEmbedding', 'Round', 'STFT', 'ScatterElements', 'ScatterND', 'Selu', 'Shape', 'Shrink', 'Sigmoid', 'Sign',
   'Sin', 'Sinh', 'Size', 'Slice', 'Softmax', 'SoftmaxCrossEntropyLoss', 'Softplus', 'Softsign', 'SpaceToDepth', 'Split',
   'Sqrt', 'Squeeze', 'Sub', 'Sum', 'SwiGLU', 'Swish', 'Tan', 'Tanh', 'TensorScatter', 'ThresholdedRelu', 'Tile', 'TopK',
-  'Transpose', 'Trilu', 'Unsqueeze', 'Where', 'Xor',
+  'Transpose', 'Trilu', 'Unique', 'Unsqueeze', 'Where', 'Xor',
 ];
 
 const SUPPORTED = new Set(CPU_KERNEL_OPS);
@@ -52,6 +53,8 @@ export const CPU_FUSED_ANCHORS: ReadonlyMap<string, number> = new Map([
 export function checkCpuSupport(plan: KernelPlan): void {
   for (const k of plan.kernels) {
     const node = q(k.sources[0] ?? `kernel ${k.id}`);
+    // Kernels that compute their outputs' dims are the data-dependent ops' (kernels/data_dependent.cc, Range).
+    if (k.shapes === 'computed' && !DATA_DEPENDENT_OPS.has(k.op)) throw diagnostic('noTargetKernel', { op: `${k.op} with data-dependent output dims`, target: 'cpu', node });
     const fused = k.op === 'Elementwise' || (k.epilogue?.length ?? 0) > 0 || (k.prologue?.length ?? 0) > 0;
     if (k.op !== 'Elementwise' && !SUPPORTED.has(k.op)) throw diagnostic('noTargetKernel', { op: k.op, target: 'cpu', node });
     if (fused && k.op !== 'Elementwise' && !CPU_FUSED_ANCHORS.has(k.op)) {

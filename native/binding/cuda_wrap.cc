@@ -422,6 +422,12 @@ Napi::Value LoadCudaSession(const Napi::CallbackInfo& info, Napi::Object args, c
     return Rejected(env, MCPC_ERROR(MCPC_E_DEVICE_UNAVAILABLE, "device %s is not available (devices: cpu, cuda, cuda:N)", device.c_str()));
   }
   mcpc::Plan plan = PlanFromJs(args.Get("plan"), args.Get("arenaSize"));
+  // Run-time dims are the cpu executor's; the compiler never emits them for cuda.
+  for (const mcpc::Slot& s : plan.slots) {
+    if (s.dynamic != mcpc::DynamicDims::Static) {
+      return Rejected(env, MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan slot %s has dims known only at run time, which the CUDA backend does not support", s.name.c_str()));
+    }
+  }
   const int64_t offset = ToIndex(args.Get("weightsOffset"), "weightsOffset");
   const int64_t length = ToIndex(args.Get("weightsLength"), "weightsLength");
   mcpc::WeightsSection weights;

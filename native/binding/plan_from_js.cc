@@ -120,7 +120,8 @@ mcpc::SlotKind ToSlotKind(const Napi::Value& v, const std::string& path) {
   if (s == "output") return mcpc::SlotKind::Output;
   if (s == "weight") return mcpc::SlotKind::Weight;
   if (s == "arena") return mcpc::SlotKind::Arena;
-  Fail(v.Env(), path, "must be 'input', 'output', 'weight' or 'arena'");
+  if (s == "heap") return mcpc::SlotKind::Heap;
+  Fail(v.Env(), path, "must be 'input', 'output', 'weight', 'arena' or 'heap'");
 }
 
 mcpc::Slot ToSlot(const Napi::Value& v, const std::string& path) {
@@ -135,6 +136,12 @@ mcpc::Slot ToSlot(const Napi::Value& v, const std::string& path) {
   s.byteLength = static_cast<size_t>(ToIndex(o.Get("byteLength"), path + ".byteLength"));
   s.kind = ToSlotKind(o.Get("kind"), path + ".kind");
   s.index = ToIndex(o.Get("index"), path + ".index");
+  if (o.Has("dynamic") && !o.Get("dynamic").IsUndefined()) {
+    const std::string d = ToStr(o.Get("dynamic"), path + ".dynamic");
+    if (d == "bounded") s.dynamic = mcpc::DynamicDims::Bounded;
+    else if (d == "unbounded") s.dynamic = mcpc::DynamicDims::Unbounded;
+    else Fail(v.Env(), path + ".dynamic", "must be 'bounded' or 'unbounded'");
+  }
   return s;
 }
 
@@ -280,6 +287,12 @@ mcpc::KernelSpec ToKernel(const Napi::Value& v, const std::string& path) {
   if (o.Has("epilogue")) k.epilogue = MapArray<mcpc::FusedStep>(o.Get("epilogue"), path + ".epilogue", ToFusedStep);
   if (o.Has("prologue")) k.prologue = MapArray<mcpc::FusedStep>(o.Get("prologue"), path + ".prologue", ToFusedStep);
   if (o.Has("cuda") && !o.Get("cuda").IsUndefined()) k.cuda = ToCudaKernelCode(o.Get("cuda"), path + ".cuda");
+  if (o.Has("shapes") && !o.Get("shapes").IsUndefined()) {
+    const std::string r = ToStr(o.Get("shapes"), path + ".shapes");
+    if (r == "computed") k.shapes = mcpc::ShapeRule::Computed;
+    else if (r == "broadcast") k.shapes = mcpc::ShapeRule::Broadcast;
+    else Fail(v.Env(), path + ".shapes", "must be 'computed' or 'broadcast'");
+  }
   return k;
 }
 

@@ -4,6 +4,7 @@
 // written straight into ArrayBuffers allocated here before the run starts.
 #include "session_wrap.h"
 
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -78,11 +79,30 @@ class RunWorker : public Napi::AsyncWorker {
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
-  void Execute() override { status_ = session_->Run(inputs_, outputs_); }
+  void Execute() override { status_ = session_->Run(inputs_, outputs_, &dynamic_); }
 
   void OnOK() override {
-    if (!status_.ok()) deferred_.Reject(StatusError(Env(), status_).Value());
-    else deferred_.Resolve(results_.Value());
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      deferred_.Reject(StatusError(env, status_).Value());
+      return;
+    }
+    // Outputs with dynamic dims become { data, dims } with their run-time dims.
+    Napi::Array results = results_.Value();
+    for (size_t j = 0; j < dynamic_.size(); ++j) {
+      mcpc::DynamicResult& r = dynamic_[j];
+      if (!r.present) continue;
+      const mcpc::Slot& slot = session_->plan().slots[session_->plan().outputSlots[j]];
+      Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, r.bytes.size());
+      if (!r.bytes.empty()) std::memcpy(buffer.Data(), r.bytes.data(), r.bytes.size());
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("data", NewTypedArray(env, slot.dtype, buffer, r.bytes.size()));
+      Napi::Array dims = Napi::Array::New(env, r.dims.size());
+      for (size_t i = 0; i < r.dims.size(); ++i) dims.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(r.dims[i])));
+      o.Set("dims", dims);
+      results.Set(static_cast<uint32_t>(j), o);
+    }
+    deferred_.Resolve(results);
   }
 
  private:
@@ -95,6 +115,7 @@ class RunWorker : public Napi::AsyncWorker {
   Napi::Reference<Napi::Array> keepAlive_;
   Napi::Reference<Napi::Array> results_;
   mcpc::Status status_;
+  std::vector<mcpc::DynamicResult> dynamic_;
 };
 
 }  // namespace
@@ -150,6 +171,12 @@ Napi::Value SessionWrap::Run(const Napi::CallbackInfo& info) {
   std::vector<mcpc::IoBuffer> outputs;
   for (uint32_t j = 0; j < plan.outputSlots.size(); ++j) {
     const mcpc::Slot& slot = plan.slots[plan.outputSlots[j]];
+    if (session_->DynamicOutput(j)) {
+      // Sized at run time: the result is built in OnOK.
+      outputs.push_back(mcpc::IoBuffer{});
+      results.Set(j, env.Null());
+      continue;
+    }
     Napi::Value out = !provided.IsEmpty() && j < provided.Length() ? provided.Get(j) : env.Undefined();
     if (out.IsUndefined() || out.IsNull()) out = NewTypedArray(env, slot.dtype, Napi::ArrayBuffer::New(env, slot.byteLength), slot.byteLength);
     mcpc::IoBuffer b = BytesOf(out, "outputs[" + std::to_string(j) + "] (" + slot.name + ")");

@@ -127,8 +127,43 @@ Session::~Session() {
   std::free(ownedWeights_);
 }
 
+StatusOr<std::unique_ptr<Kernel>> Session::CreateKernel(size_t k, const Plan& plan, std::vector<bool>* released) {
+  const KernelSpec& spec = plan.kernels[k];
+  // Fused kernels are built around the registry's kernels (kernels/fused.cc).
+  const KernelFactory* factory = spec.fused() ? nullptr : KernelRegistry::Get().Find(spec.op);
+  if (!factory && !spec.fused()) {
+    return MCPC_ERROR(MCPC_E_UNSUPPORTED, "op %s at node '%s' (kernel %zu) has no cpu kernel in this build", spec.op.c_str(), spec.source.c_str(), k);
+  }
+  PrepareContext ctx{spec, plan, nullptr};
+  ctx.onConstantInputReleased = [released](size_t i) {
+    if (released && i < released->size()) (*released)[i] = true;
+  };
+  ctx.constantInput = [this, &spec](size_t i) -> const void* {
+    int id = i < spec.inputs.size() ? spec.inputs[i] : -1;
+    if (id < 0 || plan_.slots[id].kind != SlotKind::Weight) return nullptr;
+    return weights_.data + weights_.entries[plan_.slots[id].index].offset;
+  };
+  StatusOr<std::unique_ptr<Kernel>> kernel = Status::Ok();
+  try {
+    kernel = factory ? (*factory)(ctx) : fused::CreateFusedKernel(ctx);
+  } catch (const std::bad_alloc&) {
+    return InKernel(MCPC_ERROR(MCPC_E_OUT_OF_MEMORY, "out of memory while preparing"), k, spec);
+  } catch (const std::exception& e) {
+    return InKernel(MCPC_ERROR(MCPC_E_KERNEL, "prepare threw: %s", e.what()), k, spec);
+  }
+  if (!kernel.ok()) return InKernel(kernel.status(), k, spec);
+  if (!kernel.value()) return InKernel(MCPC_ERROR(MCPC_E_KERNEL, "the kernel factory returned no kernel"), k, spec);
+  return kernel;
+}
+
 Status Session::Prepare() {
   const KernelRegistry& registry = KernelRegistry::Get();
+  for (const Slot& slot : plan_.slots) dynamic_ = dynamic_ || slot.dynamic != DynamicDims::Static;
+  if (dynamic_) {
+    live_ = plan_;
+    heap_.resize(plan_.slots.size());
+    preparedDims_.resize(plan_.kernels.size());
+  }
   kernels_.reserve(plan_.kernels.size());
   // Which weights are read in place at run time: by a kernel that did not declare it packed a
   // copy, or as a model output (copied out by Run).
@@ -150,9 +185,7 @@ Status Session::Prepare() {
   const uintptr_t pageSize = static_cast<uintptr_t>(std::max(1L, sysconf(_SC_PAGESIZE)));
   for (size_t k = 0; k < plan_.kernels.size(); ++k) {
     const KernelSpec& spec = plan_.kernels[k];
-    // Fused kernels are built around the registry's kernels (kernels/fused.cc).
-    const KernelFactory* factory = spec.fused() ? nullptr : registry.Find(spec.op);
-    if (!factory && !spec.fused()) {
+    if (!spec.fused() && !registry.Find(spec.op)) {
       return MCPC_ERROR(MCPC_E_UNSUPPORTED, "op %s at node '%s' (kernel %zu) has no cpu kernel in this build", spec.op.c_str(), spec.source.c_str(), k);
     }
     // Low-precision storage types only reach the kernels that convert them; the others size
@@ -168,27 +201,15 @@ Status Session::Prepare() {
         }
       }
     }
-    PrepareContext ctx{spec, plan_, nullptr};
     std::vector<bool> released(spec.inputs.size(), false);
-    ctx.onConstantInputReleased = [&released](size_t i) {
-      if (i < released.size()) released[i] = true;
-    };
-    ctx.constantInput = [this, &spec](size_t i) -> const void* {
-      int id = i < spec.inputs.size() ? spec.inputs[i] : -1;
-      if (id < 0 || plan_.slots[id].kind != SlotKind::Weight) return nullptr;
-      return weights_.data + weights_.entries[plan_.slots[id].index].offset;
-    };
-    StatusOr<std::unique_ptr<Kernel>> kernel = Status::Ok();
-    try {
-      kernel = factory ? (*factory)(ctx) : fused::CreateFusedKernel(ctx);
-    } catch (const std::bad_alloc&) {
-      return InKernel(MCPC_ERROR(MCPC_E_OUT_OF_MEMORY, "out of memory while preparing"), k, spec);
-    } catch (const std::exception& e) {
-      return InKernel(MCPC_ERROR(MCPC_E_KERNEL, "prepare threw: %s", e.what()), k, spec);
+    if (spec.shapes == ShapeRule::Broadcast) {
+      // Prepared at run time, once its inputs' dims are known; it reads its weights in place.
+      kernels_.push_back(nullptr);
+    } else {
+      StatusOr<std::unique_ptr<Kernel>> kernel = CreateKernel(k, plan_, &released);
+      if (!kernel.ok()) return kernel.status();
+      kernels_.push_back(kernel.take());
     }
-    if (!kernel.ok()) return InKernel(kernel.status(), k, spec);
-    if (!kernel.value()) return InKernel(MCPC_ERROR(MCPC_E_KERNEL, "the kernel factory returned no kernel"), k, spec);
-    kernels_.push_back(kernel.take());
     for (size_t j = 0; j < spec.inputs.size(); ++j) {
       const int id = spec.inputs[j];
       if (id < 0 || plan_.slots[id].kind != SlotKind::Weight) continue;
@@ -206,7 +227,7 @@ Status Session::Prepare() {
     auto view = [this](int id) {
       TensorView v;
       if (id >= 0) {
-        const Slot& slot = plan_.slots[id];
+        const Slot& slot = plan_.slots[id].dynamic != DynamicDims::Static ? live_.slots[id] : plan_.slots[id];
         v.dtype = slot.dtype;
         v.shape = &slot.shape;
         v.numel = 1;  // from the shape: sub-byte types pack several elements to a byte
@@ -262,11 +283,107 @@ void* Session::SlotData(const Slot& slot, const std::vector<IoBuffer>& inputs, c
     // Kernels get weights through a non-const pointer (TensorView is one type) but never write them.
     case SlotKind::Weight: return const_cast<uint8_t*>(weights_.data) + weights_.entries[slot.index].offset;
     case SlotKind::Arena: return arena_ + slot.index;
+    case SlotKind::Heap: return heap_.empty() ? nullptr : heap_[slot.id].data.get();
   }
   return nullptr;
 }
 
-Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs) {
+Status Session::ResolveSlot(int id, const std::vector<int64_t>& dims) {
+  const Slot& bound = plan_.slots[id];
+  Slot& live = live_.slots[id];
+  if (dims.size() != bound.shape.size()) {
+    return MCPC_ERROR(MCPC_E_KERNEL, "%s has rank %zu at run time, the plan says %zu", bound.name.c_str(), dims.size(), bound.shape.size());
+  }
+  uint64_t numel = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || (d != 0 && numel > (uint64_t{1} << 40) / static_cast<uint64_t>(d))) {
+      return MCPC_ERROR(MCPC_E_KERNEL, "%s would have too many elements at run time", bound.name.c_str());
+    }
+    numel *= static_cast<uint64_t>(d);
+  }
+  const uint64_t bytes = ByteLength(bound.dtype, numel);
+  if (bound.kind == SlotKind::Heap) {
+    HeapBuffer& h = heap_[id];
+    if (!h.data || h.capacity < bytes) {
+      const size_t cap = RoundUp(std::max<size_t>(static_cast<size_t>(bytes), 1), kArenaAlignment);
+      void* p = std::aligned_alloc(kArenaAlignment, cap);
+      if (!p) return MCPC_ERROR(MCPC_E_OUT_OF_MEMORY, "cannot allocate %zu bytes for %s", cap, bound.name.c_str());
+      h.data = std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
+      h.capacity = cap;
+    }
+  } else if (bytes > bound.byteLength) {
+    return MCPC_ERROR(MCPC_E_KERNEL, "%s needs %llu bytes at run time, more than its bound of %zu", bound.name.c_str(),
+                      static_cast<unsigned long long>(bytes), bound.byteLength);
+  }
+  live.shape = dims;
+  live.byteLength = static_cast<size_t>(bytes);
+  return Status::Ok();
+}
+
+/** Hands a Computed kernel the buffers of its dynamic outputs once it knows their dims. */
+class Session::Resolver : public OutputResolver {
+ public:
+  Resolver(Session* s, const KernelSpec& spec, std::vector<TensorView>& outs, const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs)
+      : s_(s), spec_(spec), outs_(outs), inputs_(inputs), outputs_(outputs) {}
+  StatusOr<void*> Resolve(size_t j, const std::vector<int64_t>& dims) override {
+    if (j >= spec_.outputs.size()) return MCPC_ERROR(MCPC_E_KERNEL, "output %zu does not exist", j);
+    const int id = spec_.outputs[j];
+    const Slot& slot = s_->plan_.slots[id];
+    if (slot.dynamic == DynamicDims::Static) {
+      if (dims != slot.shape) return MCPC_ERROR(MCPC_E_KERNEL, "output %s has static dims the kernel does not match", slot.name.c_str());
+      return outs_[j].data;
+    }
+    MCPC_RETURN_IF_ERROR(s_->ResolveSlot(id, dims));
+    outs_[j].data = s_->SlotData(slot, inputs_, outputs_);
+    outs_[j].numel = 1;
+    for (int64_t d : dims) outs_[j].numel *= d;
+    return outs_[j].data;
+  }
+
+ private:
+  Session* s_;
+  const KernelSpec& spec_;
+  std::vector<TensorView>& outs_;
+  const std::vector<IoBuffer>& inputs_;
+  const std::vector<IoBuffer>& outputs_;
+};
+
+Status Session::PrepareBroadcast(size_t k) {
+  const KernelSpec& spec = plan_.kernels[k];
+  std::vector<std::vector<int64_t>> inDims;
+  std::vector<int64_t> out;
+  for (int id : spec.inputs) {
+    if (id < 0) continue;
+    const std::vector<int64_t>& d = live_.slots[id].shape;
+    inDims.push_back(d);
+    if (d.size() > out.size()) out.insert(out.begin(), d.size() - out.size(), 1);
+    for (size_t i = 0; i < d.size(); ++i) {
+      int64_t& o = out[out.size() - d.size() + i];
+      if (d[i] == o || d[i] == 1) continue;
+      if (o != 1) {
+        return MCPC_ERROR(MCPC_E_KERNEL, "%s has dims that do not broadcast with the kernel's other inputs at run time",
+                          plan_.slots[id].name.c_str());
+      }
+      o = d[i];
+    }
+  }
+  for (int id : spec.outputs) {
+    if (plan_.slots[id].dynamic == DynamicDims::Static) {
+      if (plan_.slots[id].shape != out) return MCPC_ERROR(MCPC_E_KERNEL, "output %s has static dims its inputs do not give", plan_.slots[id].name.c_str());
+      continue;
+    }
+    MCPC_RETURN_IF_ERROR(ResolveSlot(id, out));
+  }
+  if (!kernels_[k] || preparedDims_[k] != inDims) {
+    StatusOr<std::unique_ptr<Kernel>> kernel = CreateKernel(k, live_, nullptr);
+    if (!kernel.ok()) return kernel.status();
+    kernels_[k] = kernel.take();
+    preparedDims_[k] = std::move(inDims);
+  }
+  return Status::Ok();
+}
+
+Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs, std::vector<DynamicResult>* dynamic) {
   std::lock_guard<std::mutex> lock(runMu_);
   if (inputs.size() != plan_.inputSlots.size()) {
     return MCPC_ERROR(MCPC_E_BAD_INPUT, "expected %zu inputs, got %zu", plan_.inputSlots.size(), inputs.size());
@@ -282,6 +399,7 @@ Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuf
   }
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Slot& slot = plan_.slots[plan_.outputSlots[i]];
+    if (slot.dynamic != DynamicDims::Static) continue;  // copied into `dynamic` at the end
     if (outputs[i].byteLength != slot.byteLength) {
       return MCPC_ERROR(MCPC_E_BAD_INPUT, "output buffer %s has %zu bytes, expected %zu", slot.name.c_str(), outputs[i].byteLength, slot.byteLength);
     }
@@ -293,8 +411,22 @@ Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuf
     std::vector<TensorView>& ins = inputViews_[k];
     std::vector<TensorView>& outs = outputViews_[k];
     for (size_t j = 0; j < ins.size(); ++j) ins[j].data = spec.inputs[j] < 0 ? nullptr : SlotData(plan_.slots[spec.inputs[j]], inputs, outputs);
-    for (size_t j = 0; j < outs.size(); ++j) outs[j].data = SlotData(plan_.slots[spec.outputs[j]], inputs, outputs);
     Status s;
+    if (spec.shapes == ShapeRule::Broadcast) s = PrepareBroadcast(k);
+    if (!s.ok()) return InKernel(s, k, spec);
+    for (size_t j = 0; j < outs.size(); ++j) outs[j].data = SlotData(plan_.slots[spec.outputs[j]], inputs, outputs);
+    if (dynamic_) {
+      // Element counts of dynamic values as they are in this run (the views' shapes point into live_).
+      for (std::vector<TensorView>* views : {&ins, &outs}) {
+        for (TensorView& v : *views) {
+          if (!v.shape) continue;
+          v.numel = 1;
+          for (int64_t d : *v.shape) v.numel *= d;
+        }
+      }
+    }
+    Resolver resolver(this, spec, outs, inputs, outputs);
+    ctx.outputs = spec.shapes == ShapeRule::Computed ? &resolver : nullptr;
     std::chrono::steady_clock::time_point t0;
     if (profile_.enabled) t0 = std::chrono::steady_clock::now();
     try {
@@ -310,9 +442,20 @@ Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuf
   if (profile_.enabled) ++profile_.runs;
   // Outputs that are inputs, weights, arena values or another output's slot are copied; outputs
   // computed in place (the usual case) are already in the caller's buffer.
+  if (dynamic) dynamic->assign(outputs.size(), DynamicResult{});
   for (size_t j = 0; j < outputs.size(); ++j) {
     const Slot& slot = plan_.slots[plan_.outputSlots[j]];
     const void* src = SlotData(slot, inputs, outputs);
+    if (slot.dynamic != DynamicDims::Static) {
+      if (!dynamic) return MCPC_ERROR(MCPC_E_BAD_INPUT, "output %s has dynamic dims and needs a result list", slot.name.c_str());
+      const Slot& live = live_.slots[slot.id];
+      DynamicResult& r = (*dynamic)[j];
+      r.present = true;
+      r.dims = live.shape;
+      const uint8_t* b = static_cast<const uint8_t*>(src);
+      r.bytes.assign(b, b + (b ? live.byteLength : 0));
+      continue;
+    }
     if (src != outputs[j].data && slot.byteLength > 0) std::memcpy(outputs[j].data, src, slot.byteLength);
   }
   return Status::Ok();

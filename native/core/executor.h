@@ -62,6 +62,13 @@ struct IoBuffer {
   size_t byteLength = 0;
 };
 
+/** A model output whose dims are known only at run time: its dims and bytes, copied out by Run. */
+struct DynamicResult {
+  bool present = false;
+  std::vector<int64_t> dims;
+  std::vector<uint8_t> bytes;
+};
+
 class Session {
  public:
   /** Validates the plan against the weights, creates every kernel and allocates the arena. */
@@ -79,12 +86,24 @@ class Session {
   /**
    * Runs the plan: inputs[i] holds model input i, outputs[i] receives model output i (both sized
    * exactly as the plan says). Calls from several threads are serialized: there is one arena.
+   * Outputs with dynamic dims take no caller buffer (outputs[i] is empty): they are copied into
+   * (*dynamic)[i] with their run-time dims.
    */
-  Status Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs);
+  Status Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs, std::vector<DynamicResult>* dynamic = nullptr);
+
+  /** Whether model output i has dims known only at run time. */
+  bool DynamicOutput(size_t i) const { return plan_.slots[plan_.outputSlots[i]].dynamic != DynamicDims::Static; }
 
  private:
   Session() = default;
   Status Prepare();
+  /** Creates kernel k for the slot types of `plan` (the loaded plan, or live_ with run-time dims). */
+  StatusOr<std::unique_ptr<Kernel>> CreateKernel(size_t k, const Plan& plan, std::vector<bool>* released);
+  /** Sets a dynamic slot's run-time dims, checking its bound or growing its heap buffer. */
+  Status ResolveSlot(int id, const std::vector<int64_t>& dims);
+  /** Broadcast kernels: the output dims from the inputs', and the kernel prepared for them. */
+  Status PrepareBroadcast(size_t k);
+  class Resolver;
   /** Drops the mapped pages of weights that only Prepare read (packed by their kernels). */
   void ReleasePackedWeights(const std::vector<bool>& readAtRun);
   void* SlotData(const Slot& slot, const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs) const;
@@ -101,6 +120,16 @@ class Session {
   // Views per kernel, built once; Run only patches their data pointers.
   std::vector<std::vector<TensorView>> inputViews_;
   std::vector<std::vector<TensorView>> outputViews_;
+  // Dynamic dims: live_ is the plan with each dynamic slot's run-time dims (kernels of
+  // ShapeRule::Broadcast are prepared on it), heap_ the buffers of unbounded values.
+  bool dynamic_ = false;
+  Plan live_;
+  struct HeapBuffer {
+    std::shared_ptr<uint8_t> data;
+    size_t capacity = 0;
+  };
+  std::vector<HeapBuffer> heap_;
+  std::vector<std::vector<std::vector<int64_t>>> preparedDims_;
   std::mutex runMu_;
   // Per-kernel profiling (env MCPC_PROFILE, kernel_profile.h). Off: one branch per kernel.
   KernelProfile profile_;

@@ -52,8 +52,21 @@ struct PrepareContext {
   }
 };
 
+/**
+ * For kernels whose outputs have data-dependent dims (KernelSpec::shapes == Computed): the kernel
+ * calls Resolve once per dynamic output, when it knows the dims, and writes the output where the
+ * result points. An error (dims past the slot's bound, no memory) is returned as it is.
+ */
+class OutputResolver {
+ public:
+  virtual ~OutputResolver() = default;
+  virtual StatusOr<void*> Resolve(size_t output, const std::vector<int64_t>& dims) = 0;
+};
+
 struct RunContext {
   ThreadPool* pool = nullptr;
+  /** Set for kernels with ShapeRule::Computed. */
+  OutputResolver* outputs = nullptr;
 };
 
 class Kernel {

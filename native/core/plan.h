@@ -1,5 +1,6 @@
 // The kernel plan as native code sees it: plain structs filled by the binding from the artifact's
-// plan (compiler/artifact/format.ts, KernelPlan). Shapes are static.
+// plan (compiler/artifact/format.ts, KernelPlan). Shapes are static, except those of values marked
+// dynamic: their dims are resolved at run time (Slot::dynamic, KernelSpec::shapes).
 #pragma once
 
 #include <cstdint>
@@ -11,7 +12,22 @@
 
 namespace mcpc {
 
-enum class SlotKind : uint8_t { Input, Output, Weight, Arena };
+/** Heap: an unbounded dynamic value, in a buffer the executor allocates at run time. */
+enum class SlotKind : uint8_t { Input, Output, Weight, Arena, Heap };
+
+/**
+ * Static: dims as the plan says. Bounded: dims known at run time, at most `shape` (the bound, which
+ * sizes the arena buffer). Unbounded: dims known at run time, `shape` holds the rank (zeros) and the
+ * slot is a Heap slot.
+ */
+enum class DynamicDims : uint8_t { Static, Bounded, Unbounded };
+
+/**
+ * How a kernel's outputs get their dims: Static (the plan's), Computed (the kernel resolves each
+ * dynamic output through RunContext::outputs: a data-dependent op) or Broadcast (the numpy broadcast
+ * of its inputs' run-time dims; the kernel is prepared again whenever those change).
+ */
+enum class ShapeRule : uint8_t { Static, Computed, Broadcast };
 
 struct Slot {
   int id = 0;
@@ -22,6 +38,7 @@ struct Slot {
   SlotKind kind = SlotKind::Arena;
   /** Input/output index, weight index, or arena byte offset, by kind. */
   int64_t index = 0;
+  DynamicDims dynamic = DynamicDims::Static;
 };
 
 struct AttrValue {
@@ -108,6 +125,7 @@ struct KernelSpec {
   std::vector<FusedStep> prologue;
   /** Target cuda only. */
   CudaKernelCode cuda;
+  ShapeRule shapes = ShapeRule::Static;
 
   bool fused() const { return !epilogue.empty() || !prologue.empty() || op == "Elementwise"; }
 

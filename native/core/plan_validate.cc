@@ -28,7 +28,16 @@ Status CheckSlot(const Plan& plan, const WeightsSection& weights, size_t i) {
     return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.slots[%zu] (%s) byteLength is %zu, its %s shape needs %llu", i, name, s.byteLength,
                       DTypeName(s.dtype), static_cast<unsigned long long>(bytes));
   }
+  if (s.dynamic != DynamicDims::Static && s.kind != SlotKind::Arena && s.kind != SlotKind::Heap) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.slots[%zu] (%s) has dynamic dims, so it must be an arena or heap slot", i, name);
+  }
+  if ((s.kind == SlotKind::Heap) != (s.dynamic == DynamicDims::Unbounded)) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.slots[%zu] (%s): heap slots are exactly the unbounded dynamic ones", i, name);
+  }
   switch (s.kind) {
+    case SlotKind::Heap:
+      if (s.byteLength != 0) return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.slots[%zu] (%s) is a heap slot with a byteLength", i, name);
+      break;
     case SlotKind::Input:
       if (s.index < 0 || static_cast<size_t>(s.index) >= plan.inputSlots.size() || plan.inputSlots[s.index] != s.id) {
         return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.slots[%zu] (%s) is input %lld, which plan.inputSlots does not map back to it", i, name,
@@ -149,6 +158,11 @@ Status ValidatePlan(const Plan& plan, const WeightsSection& weights) {
         return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) inputs[%zu] is %d, not a slot id", k, spec.op.c_str(),
                           spec.source.c_str(), j, id);
       }
+      // Only kernels prepared at run time for their inputs' dims may read a value sized at run time.
+      if (id >= 0 && plan.slots[id].dynamic != DynamicDims::Static && spec.shapes != ShapeRule::Broadcast) {
+        return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) reads slot %d (%s), whose dims are dynamic, without shapes: broadcast", k,
+                          spec.op.c_str(), spec.source.c_str(), id, plan.slots[id].name.c_str());
+      }
     }
     for (size_t j = 0; j < spec.outputs.size(); ++j) {
       int id = spec.outputs[j];
@@ -157,7 +171,11 @@ Status ValidatePlan(const Plan& plan, const WeightsSection& weights) {
                           spec.source.c_str(), j, id);
       }
       SlotKind kind = plan.slots[id].kind;
-      if (kind != SlotKind::Arena && kind != SlotKind::Output) {
+      if (plan.slots[id].dynamic != DynamicDims::Static && spec.shapes == ShapeRule::Static) {
+        return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) writes slot %d (%s), whose dims are dynamic, with static shapes", k,
+                          spec.op.c_str(), spec.source.c_str(), id, plan.slots[id].name.c_str());
+      }
+      if (kind != SlotKind::Arena && kind != SlotKind::Output && kind != SlotKind::Heap) {
         return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) writes slot %d (%s), which is an input or a weight", k,
                           spec.op.c_str(), spec.source.c_str(), id, plan.slots[id].name.c_str());
       }

@@ -53,7 +53,7 @@ describe('artifact v1', () => {
 
     const version = Buffer.from(good);
     version.writeUInt32LE(99, 8);
-    expect(readError(version).message).toBe('m.mcp is artifact format version 99; this build reads version 1');
+    expect(readError(version).message).toBe('m.mcp is artifact format version 99; this build reads versions 1 to 2');
 
     for (const cut of [10, 100, good.length - 1]) {
       expect(readError(good.subarray(0, cut)).code).toBe('MCPC4004');

@@ -101,7 +101,7 @@ export function emulatorMain(plan: KernelPlan, gpu = false): string {
   const lines: string[] = [
     ...(gpu ? ['#include "gpu_runtime.h"', '#include "kernels.cu"'] : ['#include "cuda_emulator.h"', '#include "mcpc_prelude.cuh"', '#include "kernels.cu"', '#include "emu_library.h"', '#include "emu_runtime.h"']),
     '',
-    `static const mcpc_emu::SlotInfo kSlots[] = {${slots.map((s) => `{${s.byteLength}, ${KIND_CODE[s.kind]}, ${s.kind === 'arena' ? s.index : 0}}`).join(', ') || '{0, 0, 0}'}};`,
+    `static const mcpc_emu::SlotInfo kSlots[] = {${slots.map((s) => `{${s.byteLength}, ${KIND_CODE[s.kind as keyof typeof KIND_CODE]}, ${s.kind === 'arena' ? s.index : 0}}`).join(', ') || '{0, 0, 0}'}};`,
     '',
     'int main(int argc, char** argv) {',
     '  if (argc < 2) return 2;',

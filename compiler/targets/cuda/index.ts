@@ -15,6 +15,7 @@
 // minComputeCapability is 80 for every plan: the project builds and tests sm_80 and sm_90 only, and
 // the generated code itself needs nothing newer (half types are integers converted by the prelude).
 
+import { diagnostic, q } from '../../diagnostics.js';
 import type { CudaKernelCode, KernelPlan, Precision, ValueSlot } from '../../artifact/format.js';
 import type { Value } from '../../ir/graph.js';
 import type { TensorData } from '../../ir/tensor.js';
@@ -41,6 +42,10 @@ export function emitCudaCode(plan: KernelPlan, precision: Precision, weights: re
   const module = new CudaModuleBuilder();
   const constants: ConstantLookup = (s: ValueSlot): TensorData | undefined => (s.kind === 'weight' ? weights[s.index]?.constant : undefined);
   for (const kernel of plan.kernels) {
+    // Generated kernels and CUDA graphs bake every shape in: run-time dims are the cpu target's.
+    if (kernel.shapes) {
+      throw diagnostic('dynamicShapeTarget', { kernel: String(kernel.id), node: q(kernel.sources[0] ?? `kernel ${kernel.id}`), op: kernel.op, target: 'cuda' });
+    }
     const ctx = new KernelContext(plan, kernel, module, constants);
     kernel.cuda = generateKernel(ctx);
   }

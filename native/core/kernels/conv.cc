@@ -18,6 +18,7 @@
 #include "conv_depthwise.h"
 #include "conv_im2col.h"
 #include "gemm.h"
+#include "through_f32.h"
 #include "window.h"
 
 namespace mcpc {
@@ -32,6 +33,11 @@ class ConvKernel : public Kernel {
     const Slot* sb = ctx.input(2);
     if (!sx || !sw || spec.outputs.size() != 1) {
       return MCPC_ERROR(MCPC_E_INVALID_PLAN, "Conv needs inputs X and W and one output (node %s)", spec.source.c_str());
+    }
+    // 16-bit floats convolve in f32 (widened once per run; W and B once at Prepare).
+    const bool sameType = sw->dtype == sx->dtype && (!sb || sb->dtype == sx->dtype);
+    if ((sx->dtype == DType::F16 || sx->dtype == DType::BF16) && sameType && ctx.output(0)->dtype == sx->dtype) {
+      return CreateThroughF32(ctx, sx->dtype, [tail](const PrepareContext& pc) { return ConvKernel::Create(pc, tail); });
     }
     if (sx->dtype != DType::F32 || sw->dtype != DType::F32 || (sb && sb->dtype != DType::F32)) {
       return MCPC_ERROR(MCPC_E_UNSUPPORTED, "Conv on %s is not supported by the cpu target (f32 only) (node %s)", DTypeName(sx->dtype),

@@ -55,35 +55,54 @@ StatusOr<std::unique_ptr<Kernel>> MakeConstantOfShape(const PrepareContext& ctx)
   });
 }
 
+/**
+ * Range: a static output must get exactly its planned count from the inputs; a dynamic one (inputs
+ * known only at run time) is resolved to the count the inputs give.
+ */
 StatusOr<std::unique_ptr<Kernel>> MakeRange(const PrepareContext& ctx) {
   const Slot* o = ctx.output(0);
   if (!(Bit(o->dtype) & kNumericTypes)) return Unsupported(ctx.spec, o->dtype);
   const std::string source = ctx.spec.source;
+  const bool dynamic = o->dynamic != DynamicDims::Static;
   RunFn fn;
   VisitDType(o->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (!kIsBool<T>) {
-      fn = [source](const std::vector<TensorView>& in, const std::vector<TensorView>& out, RunContext&) {
-        T* dst = out[0].as<T>();
-        const int64_t n = out[0].numel;
+      fn = [source, dynamic](const std::vector<TensorView>& in, const std::vector<TensorView>& out, RunContext& rc) -> Status {
+        double dstart = 0, ddelta = 0;
+        int64_t istart = 0, idelta = 0, count = -1;
         if constexpr (kIsFloat<T>) {
-          const double start = ReadDoubles(in[0].data, in[0].dtype, 1)[0];
+          dstart = ReadDoubles(in[0].data, in[0].dtype, 1)[0];
           const double limit = ReadDoubles(in[1].data, in[1].dtype, 1)[0];
-          const double delta = ReadDoubles(in[2].data, in[2].dtype, 1)[0];
-          const double count = delta == 0 ? -1 : std::max(std::ceil((limit - start) / delta), 0.0);
-          if (count != static_cast<double>(n)) return MCPC_ERROR(MCPC_E_KERNEL, "Range (node %s): the inputs give %g elements, the plan expects %lld", source.c_str(), count, (long long)n);
-          for (int64_t i = 0; i < n; ++i) dst[i] = FromDouble<T>(start + static_cast<double>(i) * delta);
+          ddelta = ReadDoubles(in[2].data, in[2].dtype, 1)[0];
+          const double c = ddelta == 0 || std::isnan(dstart) || std::isnan(limit) || std::isnan(ddelta) ? -1 : std::max(std::ceil((limit - dstart) / ddelta), 0.0);
+          count = c > 9e15 ? -2 : static_cast<int64_t>(c);
         } else {
-          const int64_t start = ReadInts(in[0].data, in[0].dtype, 1)[0];
+          istart = ReadInts(in[0].data, in[0].dtype, 1)[0];
           const int64_t limit = ReadInts(in[1].data, in[1].dtype, 1)[0];
-          const int64_t delta = ReadInts(in[2].data, in[2].dtype, 1)[0];
-          int64_t count = -1;
-          if (delta != 0) {
-            const int64_t span = limit - start;
-            count = span == 0 || ((span > 0) != (delta > 0)) ? 0 : (span + delta + (delta > 0 ? -1 : 1)) / delta;
+          idelta = ReadInts(in[2].data, in[2].dtype, 1)[0];
+          if (idelta != 0) {
+            const int64_t span = limit - istart;
+            count = span == 0 || ((span > 0) != (idelta > 0)) ? 0 : (span + idelta + (idelta > 0 ? -1 : 1)) / idelta;
           }
-          if (count != n) return MCPC_ERROR(MCPC_E_KERNEL, "Range (node %s): the inputs give %lld elements, the plan expects %lld", source.c_str(), (long long)count, (long long)n);
-          for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(start + i * delta);
+        }
+        T* dst = out[0].as<T>();
+        int64_t n = out[0].numel;
+        if (dynamic) {
+          if (count < 0 || count > (int64_t{1} << 31)) {
+            return MCPC_ERROR(MCPC_E_KERNEL, "Range (node %s): start, limit and delta give no valid element count (delta 0, NaN or over 2^31 elements)", source.c_str());
+          }
+          StatusOr<void*> where = rc.outputs ? rc.outputs->Resolve(0, {count}) : StatusOr<void*>(MCPC_ERROR(MCPC_E_KERNEL, "Range: no output resolver"));
+          if (!where.ok()) return where.status();
+          dst = static_cast<T*>(where.value());
+          n = count;
+        } else if (count != n) {
+          return MCPC_ERROR(MCPC_E_KERNEL, "Range (node %s): the inputs give %lld elements, the plan expects %lld", source.c_str(), (long long)count, (long long)n);
+        }
+        if constexpr (kIsFloat<T>) {
+          for (int64_t i = 0; i < n; ++i) dst[i] = FromDouble<T>(dstart + static_cast<double>(i) * ddelta);
+        } else {
+          for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(istart + i * idelta);
         }
         return Status::Ok();
       };

@@ -1,5 +1,5 @@
-// Normalizations for inference, f32 and f64: BatchNormalization (per-channel scale and shift folded
-// once), LayerNormalization (the vectorized row kernel of rows.h for f32, parallel over rows), and
+// Normalizations, f32 and f64: BatchNormalization (per-channel scale and shift folded once; in
+// training mode from the batch's statistics), LayerNormalization (the vectorized row kernel of rows.h for f32, parallel over rows), and
 // InstanceNormalization / GroupNormalization (statistics per block in double, then per-channel affine).
 #include <algorithm>
 #include <cmath>
@@ -45,11 +45,12 @@ class BatchNormKernel : public Kernel {
     for (size_t i = 1; i < 5; ++i) {
       if (!ctx.input(i) || !FloatType(ctx.input(i)->dtype)) return Unsupported(spec, ctx.input(i) ? ctx.input(i)->dtype : sx->dtype);
     }
-    if (spec.Int("training_mode", 0) != 0 || spec.outputs.size() > 1) {
-      return MCPC_ERROR(MCPC_E_UNSUPPORTED, "BatchNormalization with training_mode=1 is not supported by the cpu target (node %s)",
+    if (sx->shape.size() < 2) return MCPC_ERROR(MCPC_E_INVALID_PLAN, "BatchNormalization input must have rank >= 2 (node %s)", spec.source.c_str());
+    const bool training = spec.Int("training_mode", 0) != 0;
+    if (!training && spec.outputs.size() > 1) {
+      return MCPC_ERROR(MCPC_E_INVALID_PLAN, "BatchNormalization outputs running_mean and running_var need training_mode=1 (node %s)",
                         spec.source.c_str());
     }
-    if (sx->shape.size() < 2) return MCPC_ERROR(MCPC_E_INVALID_PLAN, "BatchNormalization input must have rank >= 2 (node %s)", spec.source.c_str());
     auto k = std::make_unique<BatchNormKernel>();
     k->dtype_ = sx->dtype;
     k->N_ = sx->shape[0];
@@ -59,6 +60,18 @@ class BatchNormKernel : public Kernel {
     k->eps_ = spec.Float("epsilon", 1e-5);
     k->mul_.resize(k->C_);
     k->add_.resize(k->C_);
+    if (training) {
+      k->training_ = true;
+      k->momentum_ = spec.Float("momentum", 0.9);
+      for (size_t j = 1; j < spec.outputs.size(); ++j) {
+        const Slot* so = ctx.output(j);
+        if (!FloatType(so->dtype) || Numel(so->shape) != k->C_) {
+          return MCPC_ERROR(MCPC_E_INVALID_PLAN, "BatchNormalization output %zu must be a float vector of %lld (node %s)", j,
+                            static_cast<long long>(k->C_), spec.source.c_str());
+        }
+      }
+      return std::unique_ptr<Kernel>(std::move(k));
+    }
     bool allConst = static_cast<bool>(ctx.constantInput);
     std::vector<TensorView> views(5);
     for (size_t i = 1; allConst && i < 5; ++i) {
@@ -75,7 +88,8 @@ class BatchNormKernel : public Kernel {
   }
 
   Status Run(const std::vector<TensorView>& in, const std::vector<TensorView>& out, RunContext& ctx) override {
-    if (!folded_) Fold(in);
+    if (training_) BatchStatistics(in, out);
+    else if (!folded_) Fold(in);
     const int64_t inner = inner_, C = C_;
     ForRows(ctx.pool, N_ * C_, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)), [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p) {
@@ -96,6 +110,42 @@ class BatchNormKernel : public Kernel {
   }
 
  private:
+  static int64_t Numel(const std::vector<int64_t>& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+
+  /**
+   * Training mode: normalizes with this batch's mean and (population) variance per channel, and
+   * writes running_mean / running_var = input * momentum + batch * (1 - momentum) when asked.
+   */
+  void BatchStatistics(const std::vector<TensorView>& in, const std::vector<TensorView>& out) {
+    const double count = static_cast<double>(N_ * inner_);
+    for (int64_t c = 0; c < C_; ++c) {
+      double sum = 0, sq = 0;
+      for (int64_t n = 0; n < N_; ++n) {
+        const int64_t b = (n * C_ + c) * inner_;
+        for (int64_t i = 0; i < inner_; ++i) {
+          const double a = LoadAny(in[0], b + i);
+          sum += a;
+          sq += a * a;
+        }
+      }
+      const double mean = count > 0 ? sum / count : 0;
+      const double var = count > 0 ? sq / count - mean * mean : 0;
+      const double k = LoadAny(in[1], c) / std::sqrt(var + eps_);
+      mul_[c] = k;
+      add_[c] = LoadAny(in[2], c) - mean * k;
+      const double stats[2] = {mean, var};
+      for (size_t j = 1; j < out.size() && j < 3; ++j) {
+        const double v = LoadAny(in[2 + j], c) * momentum_ + stats[j - 1] * (1 - momentum_);
+        if (out[j].dtype == DType::F64) out[j].as<double>()[c] = v;
+        else out[j].as<float>()[c] = static_cast<float>(v);
+      }
+    }
+  }
+
   void Fold(const std::vector<TensorView>& v) {
     for (int64_t c = 0; c < C_; ++c) {
       const double k = LoadAny(v[1], c) / std::sqrt(LoadAny(v[4], c) + eps_);
@@ -108,6 +158,8 @@ class BatchNormKernel : public Kernel {
   int64_t N_ = 0, C_ = 0, inner_ = 1;
   double eps_ = 1e-5;
   bool folded_ = false;
+  bool training_ = false;
+  double momentum_ = 0.9;
   std::vector<double> mul_, add_;
 };
 

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "../kernel.h"
+#include "through_f32.h"
 #include "../thread_pool.h"
 #include "gemm.h"
 #include "window.h"
@@ -58,6 +59,8 @@ class PoolKernel : public Kernel {
     const KernelSpec& spec = ctx.spec;
     const Slot* sx = ctx.input(0);
     if (!sx || spec.outputs.empty()) return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s needs an input (node %s)", spec.op.c_str(), spec.source.c_str());
+    // A max selects one of its inputs: narrower types (u8, i8, f16...) pool exactly through f32.
+    if (isMax && WidensToF32(sx->dtype)) return CreateThroughF32(ctx, sx->dtype, [](const PrepareContext& pc) { return PoolKernel::Create(pc, true); });
     if (sx->dtype != DType::F32 && sx->dtype != DType::F64) {
       return MCPC_ERROR(MCPC_E_UNSUPPORTED, "%s on %s is not supported by the cpu target (node %s)", spec.op.c_str(), DTypeName(sx->dtype),
                         spec.source.c_str());
@@ -227,6 +230,7 @@ class GlobalPoolKernel : public Kernel {
     const KernelSpec& spec = ctx.spec;
     const Slot* sx = ctx.input(0);
     if (!sx) return MCPC_ERROR(MCPC_E_INVALID_PLAN, "%s needs an input (node %s)", spec.op.c_str(), spec.source.c_str());
+    if (isMax && WidensToF32(sx->dtype)) return CreateThroughF32(ctx, sx->dtype, [](const PrepareContext& pc) { return GlobalPoolKernel::Create(pc, true); });
     if (sx->dtype != DType::F32 && sx->dtype != DType::F64) {
       return MCPC_ERROR(MCPC_E_UNSUPPORTED, "%s on %s is not supported by the cpu target (node %s)", spec.op.c_str(), DTypeName(sx->dtype),
                         spec.source.c_str());

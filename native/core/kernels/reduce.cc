@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../kernel.h"
+#include "through_f32.h"
 #include "../thread_pool.h"
 #include "elementwise.h"
 
@@ -130,6 +131,10 @@ class ReduceKernel : public Kernel {
     const bool isInt = sx->dtype == DType::I32 || sx->dtype == DType::I64;
     const bool exactOnInts = kind == Kind::Sum || kind == Kind::Mean || kind == Kind::Max || kind == Kind::Min || kind == Kind::Prod ||
                              kind == Kind::L1 || kind == Kind::SumSquare;
+    // Max and min select one of their inputs: bool and the narrow integers reduce exactly through f32.
+    if ((kind == Kind::Max || kind == Kind::Min) && !isFloat && WidensToF32(sx->dtype)) {
+      return CreateThroughF32(ctx, sx->dtype, [kind](const PrepareContext& pc) { return ReduceKernel::Create(pc, kind); });
+    }
     if (!isFloat && !(isInt && exactOnInts)) {
       return MCPC_ERROR(MCPC_E_UNSUPPORTED, "%s on %s is not supported by the cpu target (node %s)", spec.op.c_str(), DTypeName(sx->dtype),
                         spec.source.c_str());

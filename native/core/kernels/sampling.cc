@@ -1,4 +1,4 @@
-// GridSample (opset 16+, any number of spatial dims): samples X at the normalized grid positions
+// GridSample and AffineGrid. GridSample (opset 16+, any number of spatial dims): samples X at the normalized grid positions
 // with nearest, linear or cubic interpolation and zeros, border or reflection padding. Computed in
 // double and separable per axis, exactly as compiler/ops/sampling.ts does.
 #include <algorithm>
@@ -163,6 +163,71 @@ StatusOr<std::unique_ptr<Kernel>> MakeGridSample(const PrepareContext& ctx) {
 }
 
 MCPC_REGISTER_KERNEL("GridSample", MakeGridSample);
+
+// AffineGrid (opset 20): the grid of GridSample coordinates that theta [N, r, r + 1] maps the
+// normalized output positions to. The output's spatial dims are the plan's; input `size` must
+// agree with them at run time.
+StatusOr<std::unique_ptr<Kernel>> MakeAffineGrid(const PrepareContext& ctx) {
+  const KernelSpec& spec = ctx.spec;
+  const Slot* theta = ctx.input(0);
+  const Slot* size = ctx.input(1);
+  if (!theta || !size) return BadPlan(spec, "needs theta and size");
+  if (!(Bit(theta->dtype) & kFloatTypes)) return Unsupported(spec, theta->dtype);
+  if (size->dtype != DType::I64) return Unsupported(spec, size->dtype, "size of type");
+  const Ints& ys = ctx.output(0)->shape;
+  const int r = static_cast<int>(ys.size()) - 2;
+  if (r != 2 && r != 3) return BadPlan(spec, "the output must be [N, H, W, 2] or [N, D, H, W, 3]");
+  if (theta->shape.size() != 3 || theta->shape[0] != ys[0] || theta->shape[1] != r || theta->shape[2] != r + 1 || ys.back() != r) {
+    return BadPlan(spec, "theta must be [N, r, r + 1] for an output of r spatial dims");
+  }
+  if (Numel(size->shape) != r + 2) return BadPlan(spec, "size must have rank + 2 elements");
+  const bool align = spec.Int("align_corners", 0) != 0;
+  const int64_t N = ys[0];
+  const Ints sp(ys.begin() + 1, ys.end() - 1);
+  const int64_t P = Numel(sp);
+  const DType tt = theta->dtype;
+  return MakeKernel([=](const std::vector<TensorView>& in, const std::vector<TensorView>& out, RunContext&) -> Status {
+    const int64_t* sz = in[1].as<int64_t>();
+    for (int i = 0; i < r; ++i) {
+      if (sz[2 + i] != sp[i]) {
+        return MCPC_ERROR(MCPC_E_BAD_INPUT, "AffineGrid input size[%d] is %lld, the plan was compiled for %lld (node %s)", 2 + i,
+                          static_cast<long long>(sz[2 + i]), static_cast<long long>(sp[i]), spec.source.c_str());
+      }
+    }
+    const std::vector<double> tv = ReadDoubles(in[0].data, tt, N * r * (r + 1));
+    std::vector<double> res(static_cast<size_t>(N * P * r));
+    auto base = [align](int64_t k, int64_t L) {
+      return align ? (L > 1 ? -1.0 + 2.0 * static_cast<double>(k) / static_cast<double>(L - 1) : 0.0)
+                   : (2.0 * static_cast<double>(k) + 1.0) / static_cast<double>(L) - 1.0;
+    };
+    Ints idx(r, 0);
+    double pt[4];
+    for (int64_t p = 0; p < P; ++p) {
+      // Homogeneous point, innermost axis first: (x, y[, z], 1).
+      for (int i = 0; i < r; ++i) pt[i] = base(idx[r - 1 - i], sp[r - 1 - i]);
+      pt[r] = 1;
+      for (int64_t n = 0; n < N; ++n) {
+        for (int i = 0; i < r; ++i) {
+          double s = 0;
+          for (int j = 0; j <= r; ++j) s += tv[(n * r + i) * (r + 1) + j] * pt[j];
+          res[(n * P + p) * r + i] = s;
+        }
+      }
+      for (int k = r - 1; k >= 0; --k) {
+        if (++idx[k] < sp[k]) break;
+        idx[k] = 0;
+      }
+    }
+    VisitDType(tt, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      T* o = out[0].as<T>();
+      for (size_t i = 0; i < res.size(); ++i) o[i] = FromDouble<T>(res[i]);
+    });
+    return Status::Ok();
+  });
+}
+
+MCPC_REGISTER_KERNEL("AffineGrid", MakeAffineGrid);
 
 }  // namespace
 }  // namespace ew
