@@ -5,7 +5,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { artifactToBuffer } from '../compiler/artifact/writer.js';
-import { compileModel, readModelFile } from '../compiler/compile.js';
+import type { Precision } from '../compiler/artifact/format.js';
+import { compileModel, PRECISIONS, readModelFile } from '../compiler/compile.js';
 import { diagnostic } from '../compiler/diagnostics.js';
 import { Session, type Tensor } from '../runtime/index.js';
 import { parseShapeBinding } from './compile-command.js';
@@ -18,13 +19,16 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   out: { type: 'string', short: 'o', value: 'DIR', help: 'write each output to DIR/<name>.npy (default: print a summary)' },
   bench: { type: 'string', value: 'N', help: 'time N runs after warm-up and print median and p90 latency' },
   threads: { type: 'string', value: 'N', help: 'threads for kernels (default: all hardware threads)' },
+  device: { type: 'string', value: 'DEVICE', help: "cpu or cuda:N (default: the artifact's target; an .onnx model is compiled for it)" },
+  precision: { type: 'string', value: 'P', help: 'for an .onnx model on cuda: fp32, tf32, fp16 or bf16, as in mcpc compile (default fp32)' },
   shape: { type: 'string', multiple: true, value: 'NAME=DxD...', help: 'for an .onnx model: bind an input shape, as in mcpc compile' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
 
 export const RUN_USAGE = `Usage: mcpc run MODEL.mcp|MODEL.onnx --input NAME=FILE.npy ... [options]
 
-Runs a compiled artifact (an .onnx model is compiled in memory first) on the CPU.
+Runs a compiled artifact on its target's device (an .onnx model is compiled in memory first, for
+the cpu unless --device names a CUDA GPU). MCPC_PROFILE=1 prints each kernel's time when it ends.
 
 Options:
 ${formatFlags(RUN_FLAGS)}
@@ -32,6 +36,7 @@ ${formatFlags(RUN_FLAGS)}
 Examples:
   mcpc run tiny-cnn.mcp --input input=x.npy --out results/
   mcpc run bert.onnx --shape input_ids=1x128 -i input_ids=ids.npy -i attention_mask=mask.npy --bench 50
+  mcpc run resnet50.onnx --device cuda:0 --precision fp16 -i input=x.npy --bench 100
 `;
 
 const WARMUP_RUNS = 3;
@@ -109,14 +114,21 @@ export async function runRun(args: string[], io: Io): Promise<number> {
   }
   const isOnnx = extname(modelPath).toLowerCase() === '.onnx';
   if (!isOnnx && shapes.size) throw diagnostic('badFlag', { reason: '--shape applies to an .onnx model; an artifact has its shapes fixed at compile time' });
+  const device = values['device'] as string | undefined;
+  if (device !== undefined && !/^(cpu(:0)?|cuda(:\d+)?)$/.test(device)) throw diagnostic('badFlag', { reason: `--device must be cpu or cuda:N, got '${device}'` });
+  const onCuda = device?.startsWith('cuda') ?? false;
+  const precision = (values['precision'] as string | undefined) ?? 'fp32';
+  if (values['precision'] !== undefined && !(isOnnx && onCuda)) throw diagnostic('badFlag', { reason: '--precision applies to an .onnx model run on cuda (an artifact has its precision fixed at compile time)' });
+  if (!PRECISIONS.includes(precision as Precision)) throw diagnostic('badFlag', { reason: `--precision must be one of ${PRECISIONS.join(', ')}, got '${precision}'` });
+  const loadOptions = { ...(threads ? { threads } : {}), ...(device ? { device } : {}) };
 
   let session: Session;
   try {
     if (isOnnx) {
-      const compiled = compileModel(readModelFile(modelPath), { target: 'cpu', shapes });
-      session = await Session.load(artifactToBuffer(compiled.artifact!), { ...(threads ? { threads } : {}) });
+      const compiled = compileModel(readModelFile(modelPath), { target: onCuda ? 'cuda' : 'cpu', precision: precision as Precision, shapes });
+      session = await Session.load(artifactToBuffer(compiled.artifact!), loadOptions);
     } else {
-      session = await Session.load(modelPath, { ...(threads ? { threads } : {}) });
+      session = await Session.load(modelPath, loadOptions);
     }
   } catch (e) {
     return runtimeFailure(e, io);
@@ -135,7 +147,8 @@ export async function runRun(args: string[], io: Io): Promise<number> {
           times.push(performance.now() - t0);
         }
         times.sort((a, b) => a - b);
-        io.out(`latency over ${bench} runs (${session.threads} threads, after ${WARMUP_RUNS} warm-up): median ${percentile(times, 0.5).toFixed(3)} ms, p90 ${percentile(times, 0.9).toFixed(3)} ms\n`);
+        const where = session.device === 'cpu' ? `${session.threads} threads` : session.device;
+        io.out(`latency over ${bench} runs (${where}, after ${WARMUP_RUNS} warm-up): median ${percentile(times, 0.5).toFixed(3)} ms, p90 ${percentile(times, 0.9).toFixed(3)} ms\n`);
       }
     } catch (e) {
       return runtimeFailure(e, io);

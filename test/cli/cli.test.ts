@@ -94,6 +94,8 @@ describe('mcpc CLI', () => {
       ['bad flag', ['compile', EXAMPLE, '--frobnicate'], /MCPC3001: Unknown option '--frobnicate'/],
       ['bad target', ['compile', EXAMPLE, '--target', 'tpu'], /MCPC3001: --target must be one of cpu, cuda, got 'tpu'/],
       ['unknown command', ['transmogrify'], /unknown command 'transmogrify'/],
+      ['bad device', ['run', EXAMPLE, '--device', 'gpu'], /MCPC3001: --device must be cpu or cuda:N, got 'gpu'/],
+      ['precision on cpu', ['run', EXAMPLE, '--precision', 'fp16'], /MCPC3001: --precision applies to an .onnx model run on cuda/],
     ];
     for (const [what, args, pattern] of cases) {
       const r = await run(args);
