@@ -3,7 +3,7 @@
 // transpose, hence cuBLASLt's "A" is our B buffer, its "B" is our A buffer, and D is Y as [N, M].
 // Batches (MatMul, numpy-broadcast): a B without batch folds A's batch into M (one GEMM); equal
 // batches, or an operand without batch (stride 0), make one strided-batched call; any other
-// broadcast becomes a loop of single calls. The algorithm is chosen once, at load, for the actual
+// broadcast becomes a loop of strided-batched calls over the largest batch dimension. The algorithm is chosen once, at load, for the actual
 // pointer alignments. Precision: fp32 computes in FP32 (no TF32), tf32 allows TF32 tensor cores,
 // fp16/bf16 slots compute in FP32. The kernel's LibraryEpilogue runs inside the call: C (a residual,
 // Gemm's C) as cuBLASLt's C with the output's layout, the bias row as CUBLASLT_EPILOGUE_BIAS (our
@@ -292,22 +292,43 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
                       sbias->name.c_str(), ShapeText(sbias->shape).c_str(), static_cast<long long>(N),
                       mode == Mode::Strided ? " or per batch and column" : "");
   }
-  const int64_t strideA = countA == 1 ? 0 : M * K, strideB = countB == 1 ? 0 : K * N, strideY = M * N;
+  // Strided calls: `batchCount` products, each operand `stride*` elements after the previous.
+  int64_t batchCount = nb;
+  int64_t strideA = countA == 1 ? 0 : M * K, strideB = countB == 1 ? 0 : K * N, strideY = M * N;
 
   if (mode == Mode::Loop) {
-    // Offsets of each output batch index in A and B (stride 0 along broadcast dims).
+    // Mixed broadcasting (A [b, 1, M, K] by B [1, h, K, N], the per-head projections): the largest
+    // batch dimension becomes the strided batch of each call, and the calls loop over the others.
+    // Strides per batch dimension, in matrices (0 where an operand broadcasts).
+    std::vector<int64_t> perA(rank), perB(rank), perY(rank);
+    for (int64_t d = static_cast<int64_t>(rank) - 1, mulA = 1, mulB = 1, mulY = 1; d >= 0; --d) {
+      perA[d] = ba[d] == 1 ? 0 : mulA;
+      perB[d] = bb[d] == 1 ? 0 : mulB;
+      perY[d] = mulY;
+      mulA *= ba[d];
+      mulB *= bb[d];
+      mulY *= batch[d];
+    }
+    size_t sdim = 0;
+    for (size_t d = 1; d < rank; ++d) {
+      if (batch[d] > batch[sdim]) sdim = d;
+    }
+    batchCount = batch[sdim];
+    strideA = perA[sdim] * M * K;
+    strideB = perB[sdim] * K * N;
+    strideY = perY[sdim] * M * N;
     std::vector<int64_t> idx(rank, 0);
-    for (int64_t i = 0; i < nb; ++i) {
-      int64_t offA = 0, offB = 0, mulA = 1, mulB = 1;
-      for (size_t d = rank; d-- > 0;) {
-        if (ba[d] != 1) offA += idx[d] * mulA;
-        if (bb[d] != 1) offB += idx[d] * mulB;
-        mulA *= ba[d];
-        mulB *= bb[d];
+    for (int64_t i = 0; i < nb / batchCount; ++i) {
+      int64_t offA = 0, offB = 0, offY = 0;
+      for (size_t d = 0; d < rank; ++d) {
+        offA += idx[d] * perA[d];
+        offB += idx[d] * perB[d];
+        offY += idx[d] * perY[d];
       }
-      char* d = py + i * M * N * es;
-      op->calls_.push_back({pb + offB * K * N * es, pa + offA * M * K * es, pc ? pc + i * M * N * es : d, d});
+      char* d = py + offY * M * N * es;
+      op->calls_.push_back({pb + offB * K * N * es, pa + offA * M * K * es, pc ? pc + offY * M * N * es : d, d});
       for (size_t d = rank; d-- > 0;) {
+        if (d == sdim) continue;
         if (++idx[d] < batch[d]) break;
         idx[d] = 0;
       }
@@ -360,20 +381,21 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
   MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&op->la_, dataType, laRows, laCols, static_cast<int64_t>(laRows)), "cublasLtMatrixLayoutCreate(B)");
   MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&op->lb_, dataType, lbRows, lbCols, static_cast<int64_t>(lbRows)), "cublasLtMatrixLayoutCreate(A)");
   MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&op->ld_, dataType, N, rowsM, N), "cublasLtMatrixLayoutCreate(Y)");
-  if (mode == Mode::Strided) {
-    if (nb > INT32_MAX) return MCPC_ERROR(MCPC_E_UNSUPPORTED, "%s with %lld batches", spec.op.c_str(), static_cast<long long>(nb));
-    MCPC_RETURN_IF_ERROR(SetLayoutBatch(op->la_, static_cast<int32_t>(nb), strideB));
-    MCPC_RETURN_IF_ERROR(SetLayoutBatch(op->lb_, static_cast<int32_t>(nb), strideA));
-    MCPC_RETURN_IF_ERROR(SetLayoutBatch(op->ld_, static_cast<int32_t>(nb), strideY));
+  const bool strided = mode == Mode::Strided || (mode == Mode::Loop && batchCount > 1);
+  if (strided) {
+    if (batchCount > INT32_MAX) return MCPC_ERROR(MCPC_E_UNSUPPORTED, "%s with %lld batches", spec.op.c_str(), static_cast<long long>(batchCount));
+    MCPC_RETURN_IF_ERROR(SetLayoutBatch(op->la_, static_cast<int32_t>(batchCount), strideB));
+    MCPC_RETURN_IF_ERROR(SetLayoutBatch(op->lb_, static_cast<int32_t>(batchCount), strideA));
+    MCPC_RETURN_IF_ERROR(SetLayoutBatch(op->ld_, static_cast<int32_t>(batchCount), strideY));
   }
 
   // Alignment the algorithm may assume: of every pointer of every call, and of the batch strides.
   uint32_t alignA = 256, alignB = 256, alignC = 256, alignD = 256;
   for (const Call& c : op->calls_) {
-    alignA = std::min(alignA, AlignmentOf({reinterpret_cast<uint64_t>(c.a), mode == Mode::Strided ? static_cast<uint64_t>(strideB) * es : 0}));
-    alignB = std::min(alignB, AlignmentOf({reinterpret_cast<uint64_t>(c.b), mode == Mode::Strided ? static_cast<uint64_t>(strideA) * es : 0}));
-    alignC = std::min(alignC, AlignmentOf({reinterpret_cast<uint64_t>(c.c), mode == Mode::Strided ? static_cast<uint64_t>(strideY) * es : 0}));
-    alignD = std::min(alignD, AlignmentOf({reinterpret_cast<uint64_t>(c.d), mode == Mode::Strided ? static_cast<uint64_t>(strideY) * es : 0}));
+    alignA = std::min(alignA, AlignmentOf({reinterpret_cast<uint64_t>(c.a), strided ? static_cast<uint64_t>(strideB) * es : 0}));
+    alignB = std::min(alignB, AlignmentOf({reinterpret_cast<uint64_t>(c.b), strided ? static_cast<uint64_t>(strideA) * es : 0}));
+    alignC = std::min(alignC, AlignmentOf({reinterpret_cast<uint64_t>(c.c), strided ? static_cast<uint64_t>(strideY) * es : 0}));
+    alignD = std::min(alignD, AlignmentOf({reinterpret_cast<uint64_t>(c.d), strided ? static_cast<uint64_t>(strideY) * es : 0}));
   }
   MCPC_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&op->pref_), "cublasLtMatmulPreferenceCreate");
   const uint64_t maxWs = ctx.maxWorkspaceBytes;
