@@ -66,8 +66,8 @@ Status ValidateCudaPlan(const Plan& plan) {
       return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) names library cublaslt, which computes MatMul and Gemm only", k,
                         spec.op.c_str(), spec.source.c_str());
     }
-    if (c.library == "cudnn" && spec.op != "Conv") {
-      return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) names library cudnn, which computes Conv only", k, spec.op.c_str(),
+    if (c.library == "cudnn" && spec.op != "Conv" && spec.op != "NhwcConv") {
+      return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) names library cudnn, which computes Conv and NhwcConv only", k, spec.op.c_str(),
                         spec.source.c_str());
     }
     if (c.library.empty() && c.before.empty() && c.after.empty() && !spec.outputs.empty()) {

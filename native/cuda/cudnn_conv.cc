@@ -1,8 +1,10 @@
-// Conv (NCHW, 1 to 3 spatial dims, groups, strides, dilations) through cuDNN's convolution API.
+// Conv (NCHW, 1 to 3 spatial dims, groups, strides, dilations) and NhwcConv (channels-last 2-D:
+// X [N,H,W,C], W [M,KH,KW,C/group] (cuDNN's NHWC filter, [K,R,S,C]), Y [N,OH,OW,M]; the compiler's
+// channels-last pass makes it for f16/bf16 plans) through cuDNN's convolution API.
 // cuDNN pads symmetrically, so an asymmetric pad is split: cuDNN pads min(begin, end) on both
 // sides and the rest is a zero border of a padded copy of X (zeroed once at load; each run copies
-// X into its interior with one 3-D memcpy, which a graph captures like a kernel). 1-D convs run as
-// 2-D with H = 1. The algorithm is benchmarked at load (cudnnFindConvolutionForwardAlgorithmEx),
+// X into its interior with one 3-D memcpy, which a graph captures like a kernel: NCHW copies
+// planes of W columns, NHWC images of H rows of W*C elements). 1-D convs run as 2-D with H = 1. The algorithm is benchmarked at load (cudnnFindConvolutionForwardAlgorithmEx),
 // test-run, and fixed; precision fp32 admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor cores.
 #include <algorithm>
 #include <climits>
@@ -100,7 +102,8 @@ const char* MathName(cudnnMathType_t m) {
 
 StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx) {
   const KernelSpec& spec = ctx.spec;
-  if (spec.op != "Conv") return MCPC_ERROR(MCPC_E_INVALID_PLAN, "library cudnn computes Conv, not %s", spec.op.c_str());
+  if (spec.op != "Conv" && spec.op != "NhwcConv") return MCPC_ERROR(MCPC_E_INVALID_PLAN, "library cudnn computes Conv and NhwcConv, not %s", spec.op.c_str());
+  const bool channelsLast = spec.op == "NhwcConv";
   if (spec.inputs.size() < 2 || spec.inputs[0] < 0 || spec.inputs[1] < 0 || spec.outputs.size() != 1) {
     return MCPC_ERROR(MCPC_E_INVALID_PLAN, "Conv through cuDNN needs inputs X and W and one output");
   }
@@ -122,9 +125,14 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     case DType::F64: dataType = CUDNN_DATA_DOUBLE; computeType = CUDNN_DATA_DOUBLE; math = CUDNN_DEFAULT_MATH; break;
     default: return MCPC_ERROR(MCPC_E_UNSUPPORTED, "Conv on %s is not supported by cuDNN (f32, f16, bf16, f64)", DTypeName(sx.dtype));
   }
-  const auto& xs = sx.shape;
-  const auto& ws = sw.shape;
-  const auto& ys = sy.shape;
+  if (channelsLast && (sx.shape.size() != 4 || sw.shape.size() != 4 || sy.shape.size() != 4)) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "NhwcConv takes 4-D X, W and Y, got X of rank %zu", sx.shape.size());
+  }
+  // Dims in NCHW order whatever the layout: [N,H,W,C] -> [N,C,H,W], [M,KH,KW,C/g] -> [M,C/g,KH,KW].
+  auto logical = [channelsLast](const std::vector<int64_t>& d) {
+    return channelsLast ? std::vector<int64_t>{d[0], d[3], d[1], d[2]} : d;
+  };
+  const std::vector<int64_t> xs = logical(sx.shape), ws = logical(sw.shape), ys = logical(sy.shape);
   if (xs.size() < 3 || xs.size() > 5 || ws.size() != xs.size() || ys.size() != xs.size()) {
     return MCPC_ERROR(MCPC_E_UNSUPPORTED, "Conv with X of rank %zu is not supported (1 to 3 spatial dims)", xs.size());
   }
@@ -179,7 +187,17 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     if (!padded.ok()) return padded.status();
     op->padded_ = padded.take();
     MCPC_CUDA_RETURN_IF_ERROR(cudaMemset(op->padded_->data(), 0, op->padded_->bytes()), "cudaMemset (Conv padding border)");
-    if (xCount > 0) {
+    if (xCount > 0 && channelsLast) {
+      // One copy: N images of H rows of W*C elements into rows of Wp*C elements, Hp rows apart.
+      const int64_t W = xDims[3], H = xDims[2], Wp = pxDims[3], Hp = pxDims[2], rowBytes = W * C * static_cast<int64_t>(es);
+      cudaMemcpy3DParms p{};
+      p.srcPtr = cudaPitchedPtr{const_cast<void*>(op->xData_), static_cast<size_t>(rowBytes), static_cast<size_t>(rowBytes), static_cast<size_t>(H)};
+      p.dstPtr = cudaPitchedPtr{op->padded_->data(), static_cast<size_t>(Wp * C * es), static_cast<size_t>(Wp * C * es), static_cast<size_t>(Hp)};
+      p.dstPos = cudaPos{static_cast<size_t>(extraBegin[1] * C) * es, static_cast<size_t>(extraBegin[0]), 0};
+      p.extent = cudaExtent{static_cast<size_t>(rowBytes), static_cast<size_t>(H), static_cast<size_t>(N)};
+      p.kind = cudaMemcpyDeviceToDevice;
+      op->padCopies_.push_back(p);
+    } else if (xCount > 0) {
       // The last two spatial dims are the rows and columns of each copied plane; a third spatial
       // dim is the plane index (one copy per image and channel when it is padded too).
       const size_t h = nd, w = nd + 1;  // indices into the dims vectors
@@ -215,13 +233,21 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
   MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&op->y_), "cudnnCreateTensorDescriptor");
   MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&op->w_), "cudnnCreateFilterDescriptor");
   MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&op->conv_), "cudnnCreateConvolutionDescriptor");
-  const std::vector<int> xStrides = PackedStrides(xd), yStrides = PackedStrides(yd);
-  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(op->x_, dataType, rank, xd.data(), xStrides.data()),
-                             "cudnnSetTensorNdDescriptor(X " + DimsText(xd) + ")");
-  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(op->y_, dataType, rank, yd.data(), yStrides.data()),
-                             "cudnnSetTensorNdDescriptor(Y " + DimsText(yd) + ")");
-  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetFilterNdDescriptor(op->w_, dataType, CUDNN_TENSOR_NCHW, rank, wd.data()),
-                             "cudnnSetFilterNdDescriptor(W " + DimsText(wd) + ")");
+  if (channelsLast) {
+    // Dims stay in NCHW order; the format says the memory is NHWC (filters [K,R,S,C]).
+    MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(op->x_, CUDNN_TENSOR_NHWC, dataType, xd[0], xd[1], xd[2], xd[3]),
+                               "cudnnSetTensor4dDescriptor(X NHWC " + DimsText(xd) + ")");
+    MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(op->y_, CUDNN_TENSOR_NHWC, dataType, yd[0], yd[1], yd[2], yd[3]),
+                               "cudnnSetTensor4dDescriptor(Y NHWC " + DimsText(yd) + ")");
+  } else {
+    const std::vector<int> xStrides = PackedStrides(xd), yStrides = PackedStrides(yd);
+    MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(op->x_, dataType, rank, xd.data(), xStrides.data()),
+                               "cudnnSetTensorNdDescriptor(X " + DimsText(xd) + ")");
+    MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(op->y_, dataType, rank, yd.data(), yStrides.data()),
+                               "cudnnSetTensorNdDescriptor(Y " + DimsText(yd) + ")");
+  }
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetFilterNdDescriptor(op->w_, dataType, channelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, rank, wd.data()),
+                             "cudnnSetFilterNdDescriptor(W " + DimsText(wd) + (channelsLast ? " NHWC)" : ")"));
   MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionNdDescriptor(op->conv_, static_cast<int>(nd), pd.data(), sd.data(), dd.data(), CUDNN_CROSS_CORRELATION,
                                                              computeType),
                              "cudnnSetConvolutionNdDescriptor");

@@ -146,12 +146,15 @@ function libraryCall(plan: KernelPlan, id: number): string {
     const K = transA ? a.shape[0]! : a.shape[1]!;
     return `mcpc_emu::gemm(${args}, ${M}, ${N}, ${K}, ${transA}, ${attr('transB', 0)}, ${attr('alpha', 1)});`;
   }
-  if (k.op === 'Conv') {
-    const [N, C, H, W] = a.shape as [number, number, number, number];
-    const [M, , KH, KW] = b.shape as [number, number, number, number];
-    const [, , OH, OW] = y.shape as [number, number, number, number];
+  if (k.op === 'Conv' || k.op === 'NhwcConv') {
+    // NhwcConv: X [N,H,W,C], W [M,KH,KW,C/group], Y [N,OH,OW,M].
+    const cl = k.op === 'NhwcConv';
+    const nchw = (s: readonly number[]) => (cl ? [s[0]!, s[3]!, s[1]!, s[2]!] : [...s]) as [number, number, number, number];
+    const [N, C, H, W] = nchw(a.shape);
+    const [M, , KH, KW] = nchw(b.shape);
+    const [, , OH, OW] = nchw(y.shape);
     const p = planWindow(irAttrs(k.attrs), [H, W], [KH, KW], false);
-    return `mcpc_emu::conv2d(${args}, ${N}, ${C}, ${H}, ${W}, ${M}, ${KH}, ${KW}, ${OH}, ${OW}, ${p.strides[0]}, ${p.strides[1]}, ${p.pads[0]}, ${p.pads[1]}, ${p.dilations[0]}, ${p.dilations[1]}, ${attr('group', 1)});`;
+    return `mcpc_emu::conv2d(${args}, ${N}, ${C}, ${H}, ${W}, ${M}, ${KH}, ${KW}, ${OH}, ${OW}, ${p.strides[0]}, ${p.strides[1]}, ${p.pads[0]}, ${p.pads[1]}, ${p.dilations[0]}, ${p.dilations[1]}, ${attr('group', 1)}, ${cl ? 1 : 0});`;
   }
   throw new Error(`no emulated library call for ${k.op}`);
 }

@@ -1,7 +1,8 @@
-// Library anchors: MatMul and Gemm run in cuBLASLt, Conv (2-D, any group) in cuDNN, into the
-// kernel's output slot (contract in compiler/artifact/format.ts CudaKernelCode). What the library
-// call leaves out runs after it as one generated pointwise launch, in place on the output: Gemm's
-// beta * C (C numpy-broadcast to [M, N]), Conv's bias B[m], then the kernel's epilogue steps
+// Library anchors: MatMul and Gemm run in cuBLASLt, Conv and its channels-last form NhwcConv (2-D,
+// any group) in cuDNN, into the kernel's output slot (contract in compiler/artifact/format.ts
+// CudaKernelCode). What the library call leaves out runs after it as one generated pointwise
+// launch, in place on the output: Gemm's beta * C (C numpy-broadcast to [M, N]), Conv's bias B[m]
+// (m the channel, NhwcConv's innermost index), then the kernel's epilogue steps
 // ({acc} is the value after those). No launch when there is nothing to add. The library writes
 // the anchor's dtype, so an epilogue that ends in another dtype is refused.
 
@@ -11,7 +12,9 @@ import { pointwiseKernel, type AnchorEnv } from './elementwise.js';
 import { attrFloat } from './plan-attrs.js';
 import { computeType, intLit, isFloatDtype, literal, numel, type Val } from './source.js';
 
-export const LIBRARY_OPS: ReadonlySet<string> = new Set(['MatMul', 'Gemm', 'Conv']);
+export const LIBRARY_OPS: ReadonlySet<string> = new Set(['MatMul', 'Gemm', 'Conv', 'NhwcConv']);
+
+const CONV_OPS: ReadonlySet<string> = new Set(['Conv', 'NhwcConv']);
 
 export function generateLibrary(ctx: KernelContext): CudaKernelCode {
   const k = ctx.kernel;
@@ -22,12 +25,13 @@ export function generateLibrary(ctx: KernelContext): CudaKernelCode {
   if (!isFloatDtype(a.dtype) || w.dtype !== a.dtype) throw ctx.refuse(`on ${a.dtype} x ${w.dtype}`);
   if (out.dtype !== a.dtype) throw ctx.refuse(`with an epilogue producing ${out.dtype} from ${a.dtype} (the library writes ${a.dtype})`);
   let anchor: ((env: AnchorEnv) => Val) | undefined;
-  if (k.op === 'Conv') {
+  if (CONV_OPS.has(k.op)) {
     if (a.shape.length !== 4 || w.shape.length !== 4) throw ctx.refuse(`with ${a.shape.length - 2}-D input (cuda runs 2-D convolutions)`);
     const bias = ctx.input(2);
     if (bias) {
-      const M = out.shape[1]!;
-      const plane = numel(out.shape.slice(2));
+      const channelsLast = k.op === 'NhwcConv';
+      const M = out.shape[channelsLast ? 3 : 1]!;
+      const plane = channelsLast ? 1 : numel(out.shape.slice(2));
       anchor = ({ loads, index, self }) => {
         const c = plane === 1 ? `${index} % ${intLit(M)}` : `(${index} / ${intLit(plane)}) % ${intLit(M)}`;
         const b = loads.inputAt(2, c, 'bias');
@@ -49,7 +53,7 @@ export function generateLibrary(ctx: KernelContext): CudaKernelCode {
   } else if (k.op !== 'MatMul') {
     throw ctx.refuse();
   }
-  const code: CudaKernelCode = { library: k.op === 'Conv' ? 'cudnn' : 'cublaslt', before: [], after: [] };
+  const code: CudaKernelCode = { library: CONV_OPS.has(k.op) ? 'cudnn' : 'cublaslt', before: [], after: [] };
   if (!anchor && !ctx.epilogue.length) return code;
   let n = 0;
   const plus = anchor;

@@ -1,5 +1,5 @@
 // Plain reference implementations of the library calls a cuda plan makes (cuBLASLt MatMul/Gemm,
-// cuDNN Conv 2-D), with the semantics of the CudaKernelCode contract: Gemm leaves out beta * C and
+// cuDNN Conv 2-D, NCHW or NHWC), with the semantics of the CudaKernelCode contract: Gemm leaves out beta * C and
 // Conv leaves out the bias (the generated `after` launch adds them). Elements are read and written
 // in the slot's dtype (dt: 0 f32, 1 f16, 2 bf16, 3 f64) and accumulated in double.
 #pragma once
@@ -83,10 +83,17 @@ inline void gemm(const void* A, const void* B, void* Y, int dt, long long M, lon
     }
 }
 
-/** Y [N, M, OH, OW] = conv(X [N, C, H, W], W [M, C/group, KH, KW]), no bias. */
+/**
+ * Y [N, M, OH, OW] = conv(X [N, C, H, W], W [M, C/group, KH, KW]), no bias; with channelsLast
+ * (NhwcConv) X is [N, H, W, C], W [M, KH, KW, C/group] and Y [N, OH, OW, M].
+ */
 inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, long long C, long long H, long long W, long long M,
-                   long long KH, long long KW, long long OH, long long OW, int sh, int sw, int ph, int pw, int dh, int dw, int group) {
+                   long long KH, long long KW, long long OH, long long OW, int sh, int sw, int ph, int pw, int dh, int dw, int group,
+                   int channelsLast = 0) {
   const long long Cg = C / group, Mg = M / group;
+  auto xAt = [&](long long n, long long c, long long h, long long w) { return channelsLast ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w; };
+  auto wAt = [&](long long m, long long c, long long h, long long w) { return channelsLast ? ((m * KH + h) * KW + w) * Cg + c : ((m * Cg + c) * KH + h) * KW + w; };
+  auto yAt = [&](long long n, long long m, long long h, long long w) { return channelsLast ? ((n * OH + h) * OW + w) * M + m : ((n * M + m) * OH + h) * OW + w; };
   for (long long n = 0; n < N; n++)
     for (long long m = 0; m < M; m++) {
       const long long g = m / Mg;
@@ -100,10 +107,10 @@ inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, 
               for (long long kw = 0; kw < KW; kw++) {
                 const long long iw = ow * sw - pw + kw * dw;
                 if (iw < 0 || iw >= W) continue;
-                acc += ld(X, dt, ((n * C + g * Cg + c) * H + ih) * W + iw) * ld(Wt, dt, ((m * Cg + c) * KH + kh) * KW + kw);
+                acc += ld(X, dt, xAt(n, g * Cg + c, ih, iw)) * ld(Wt, dt, wAt(m, c, kh, kw));
               }
             }
-          st(Y, dt, ((n * M + m) * OH + oh) * OW + ow, acc);
+          st(Y, dt, yAt(n, m, oh, ow), acc);
         }
     }
 }
