@@ -374,6 +374,7 @@ struct CudaSession::Impl {
         if (!s.ok()) return InKernel(s, k, spec);
       }
       for (const LaunchBinding& b : kb.after) {
+        if (kb.library && kb.library->replacesAfter()) break;
         Status s = Launch(b, check);
         if (!s.ok()) return InKernel(s, k, spec);
       }

@@ -4,8 +4,12 @@
 // cuDNN pads symmetrically, so an asymmetric pad is split: cuDNN pads min(begin, end) on both
 // sides and the rest is a zero border of a padded copy of X (zeroed once at load; each run copies
 // X into its interior with one 3-D memcpy, which a graph captures like a kernel: NCHW copies
-// planes of W columns, NHWC images of H rows of W*C elements). 1-D convs run as 2-D with H = 1. The algorithm is benchmarked at load (cudnnFindConvolutionForwardAlgorithmEx),
-// test-run, and fixed; precision fp32 admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor cores.
+// planes of W columns, NHWC images of H rows of W*C elements). 1-D convs run as 2-D with H = 1.
+// The algorithm is benchmarked at load (cudnnFindConvolutionForwardAlgorithmEx), test-run, and
+// fixed; precision fp32 admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor cores.
+// A kernel whose epilogue is exactly act(y + bias + z) (fusedEpilogue) then tries
+// cudnnConvolutionBiasActivationForward with that algorithm; where cuDNN refuses it, the
+// generated epilogue launch runs after the plain convolution as before.
 #include <algorithm>
 #include <climits>
 #include <vector>
@@ -35,6 +39,8 @@ class CudnnConvOp : public LibraryOp {
   ~CudnnConvOp() override {
     if (x_) cudnnDestroyTensorDescriptor(x_);
     if (y_) cudnnDestroyTensorDescriptor(y_);
+    if (b_) cudnnDestroyTensorDescriptor(b_);
+    if (act_) cudnnDestroyActivationDescriptor(act_);
     if (w_) cudnnDestroyFilterDescriptor(w_);
     if (conv_) cudnnDestroyConvolutionDescriptor(conv_);
   }
@@ -43,6 +49,14 @@ class CudnnConvOp : public LibraryOp {
     for (const cudaMemcpy3DParms& p : padCopies_) MCPC_CUDA_RETURN_IF_ERROR(cudaMemcpy3DAsync(&p, stream), "cudaMemcpy3DAsync (Conv padding)");
     const void* alpha = f64_ ? static_cast<const void*>(&one64_) : static_cast<const void*>(&one32_);
     const void* beta = f64_ ? static_cast<const void*>(&zero64_) : static_cast<const void*>(&zero32_);
+    if (fused_) {
+      // y = act(conv(x) + 1 * z + bias); without a residual z is y scaled by 0.
+      MCPC_CUDNN_RETURN_IF_ERROR(cudnnConvolutionBiasActivationForward(dnn_, alpha, x_, xData_, w_, wData_, conv_, algo_, workspace, workspaceBytes,
+                                                                       zData_ ? alpha : beta, y_, zData_ ? zData_ : yData_, b_, bData_, act_, y_,
+                                                                       yData_),
+                                 "cudnnConvolutionBiasActivationForward");
+      return Status::Ok();
+    }
     MCPC_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(dnn_, alpha, x_, xData_, w_, wData_, conv_, algo_, workspace, workspaceBytes, beta, y_, yData_),
                                "cudnnConvolutionForward");
     return Status::Ok();
@@ -50,9 +64,15 @@ class CudnnConvOp : public LibraryOp {
 
   size_t workspaceBytes() const override { return workspace_; }
   size_t extraDeviceBytes() const override { return padded_ ? padded_->bytes() : 0; }
+  bool replacesAfter() const override { return fused_; }
 
   cudnnHandle_t dnn_ = nullptr;
-  cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;
+  cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr, b_ = nullptr;
+  cudnnActivationDescriptor_t act_ = nullptr;
+  /** Running cudnnConvolutionBiasActivationForward with bias bData_ and residual zData_ (or none). */
+  bool fused_ = false;
+  const void* bData_ = nullptr;
+  const void* zData_ = nullptr;
   cudnnFilterDescriptor_t w_ = nullptr;
   cudnnConvolutionDescriptor_t conv_ = nullptr;
   cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
@@ -96,6 +116,49 @@ const char* MathName(cudnnMathType_t m) {
     case CUDNN_FMA_MATH: return "fma";
   }
   return "?";
+}
+
+/**
+ * Switches `op` (prepared, its algorithm fixed) to cudnnConvolutionBiasActivationForward when the
+ * plan says its `after` launch is exactly act(y + bias + z) and cuDNN runs that call: a 4-D 2-D
+ * convolution, a bias of the output's dtype, RELU with the chosen algorithm or IDENTITY with
+ * IMPLICIT_PRECOMP_GEMM (the only one cuDNN allows for it), and a test run that succeeds.
+ * Otherwise the op stays a plain convolution and the generated launch runs after it. Only a failed
+ * synchronization is an error.
+ */
+Status TryFuseEpilogue(CudnnConvOp* op, const LibraryContext& ctx, cudnnDataType_t dataType, cudnnTensorFormat_t format, const std::vector<int>& yd) {
+  const KernelSpec& spec = ctx.spec;
+  const CudaKernelCode& code = spec.cuda;
+  if (yd.size() != 4 || spec.inputs.size() < 3 || spec.inputs[2] < 0) return Status::Ok();
+  if (!code.fusedRelu && op->algo_ != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return Status::Ok();
+  const Slot& sy = ctx.plan.slots[spec.outputs[0]];
+  const Slot& sb = ctx.plan.slots[spec.inputs[2]];
+  if (sb.dtype != sy.dtype || sb.shape.size() != 1 || sb.shape[0] != yd[1]) return Status::Ok();
+  const void* z = nullptr;
+  if (code.fusedResidual >= 0) {
+    if (static_cast<size_t>(code.fusedResidual) >= spec.inputs.size() || spec.inputs[code.fusedResidual] < 0) return Status::Ok();
+    const Slot& sz = ctx.plan.slots[spec.inputs[code.fusedResidual]];
+    if (sz.dtype != sy.dtype || sz.shape != sy.shape) return Status::Ok();
+    z = ctx.address(spec.inputs[code.fusedResidual]);
+  }
+  if (cudnnCreateTensorDescriptor(&op->b_) != CUDNN_STATUS_SUCCESS || cudnnCreateActivationDescriptor(&op->act_) != CUDNN_STATUS_SUCCESS) {
+    return Status::Ok();
+  }
+  if (cudnnSetTensor4dDescriptor(op->b_, format, dataType, 1, yd[1], 1, 1) != CUDNN_STATUS_SUCCESS ||
+      cudnnSetActivationDescriptor(op->act_, code.fusedRelu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY, CUDNN_NOT_PROPAGATE_NAN, 0.0) !=
+          CUDNN_STATUS_SUCCESS) {
+    return Status::Ok();
+  }
+  op->bData_ = ctx.address(spec.inputs[2]);
+  op->zData_ = z;
+  op->fused_ = true;
+  Status s = op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes);
+  if (s.ok()) MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (fused Conv test run)");
+  if (!s.ok()) {
+    cudaGetLastError();
+    op->fused_ = false;
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -316,7 +379,10 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     op->workspace_ = need;
     Status s = op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes);
     if (s.ok()) MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (Conv test run)");
-    if (s.ok()) return std::unique_ptr<LibraryOp>(std::move(op));
+    if (s.ok()) {
+      if (spec.cuda.fusedEpilogue) MCPC_RETURN_IF_ERROR(TryFuseEpilogue(op.get(), ctx, dataType, channelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, yd));
+      return std::unique_ptr<LibraryOp>(std::move(op));
+    }
     cudaGetLastError();
     tried += (tried.empty() ? "" : "; ") + std::string("algo ") + std::to_string(static_cast<int>(c.algo)) + "/" + MathName(runMath) + ": " + s.message();
   }

@@ -1,11 +1,15 @@
 // Channels-last plans on the emulator: fp16/bf16 models compiled for cuda run their convolutions
 // as NhwcConv (the emulated cuDNN call reads NHWC X and [M,KH,KW,C/g] W), their pools as the NHWC
 // pool kernels and their global pool as a ReduceMean over H and W; the bias and epilogue launch
-// indexes channels innermost. Compared with the reference interpreter on the same graph.
+// indexes channels innermost. Compared with the reference interpreter on the same graph. Where a
+// biased convolution's epilogue is exactly [+ residual] [Relu], the kernel names it for cuDNN's
+// conv-bias-activation call (fusedEpilogue), which the emulator then runs instead of the launch.
 
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Precision } from '../../compiler/artifact/format.js';
 import type { ModelSpec } from '../helpers/onnx-builder.js';
+import { compileCuda } from './harness.js';
+import { buildModel } from '../helpers/onnx-builder.js';
 import { checkModel, init, kernelSummary, printMeasured } from './helpers.js';
 
 afterAll(() => printMeasured('channels-last'));
@@ -77,6 +81,39 @@ describe('channels-last cuda plans', () => {
       ]);
     });
   }
+  it('names the epilogues cuDNN can fuse, and the generated launch computes the same', () => {
+    const compiled = compileCuda(buildModel(network), { precision: 'fp16' });
+    const fused = compiled.plan.kernels.filter((k) => k.cuda?.library === 'cudnn').map((k) => [k.sources[0], k.cuda!.fusedEpilogue]);
+    // The block's epilogue starts with a per-channel Mul: only the generated launch computes it.
+    expect(fused).toEqual([['/stem/Conv', { relu: true }], ['/block/Conv', undefined]]);
+    const convs = compileCuda(buildModel(convolutions), { precision: 'fp16' });
+    expect(convs.plan.kernels.filter((k) => k.cuda?.library === 'cudnn').map((k) => [k.sources[0], k.cuda!.fusedEpilogue])).toEqual([
+      ['/conv/group', { relu: false }], ['/conv/depthwise', undefined], ['/conv/strided', undefined],
+    ]);
+    // Without the annotation the emulator runs the `after` launches (the runtime's fallback).
+    for (const c of [compiled, convs]) for (const k of c.plan.kernels) delete k.cuda!.fusedEpilogue;
+    checkModel('channels-last network fp16 generated epilogues', network, { compiled, tol: TOL.fp16 });
+    checkModel('channels-last convolutions fp16 generated epilogues', convolutions, { compiled: convs, tol: TOL.fp16 });
+  });
+  it('names a residual Add and Relu as cuDNN\'s z and activation', () => {
+    const block: ModelSpec = {
+      inputs: [{ name: 'x', dims: [1, 8, 6, 6] }],
+      outputs: [{ name: 'y' }],
+      initializers: [init('w0', [8, 8, 1, 1], 1, 0.3), init('b0', [8], 2), init('w1', [8, 8, 3, 3], 3, 0.2), init('b1', [8], 4)],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'w0', 'b0'], outputs: ['c0'], name: '/stem/Conv' },
+        { op: 'Conv', inputs: ['c0', 'w1', 'b1'], outputs: ['c1'], name: '/block/Conv', attrs: { pads: [1, 1, 1, 1] } },
+        { op: 'Add', inputs: ['c0', 'c1'], outputs: ['a'], name: '/block/Add' },
+        { op: 'Relu', inputs: ['a'], outputs: ['y'], name: '/block/Relu' },
+      ],
+      opset: 17,
+    };
+    const { compiled } = checkModel('channels-last residual fp16', block, { precision: 'fp16', tol: TOL.fp16 });
+    const k = compiled.plan.kernels.find((x) => x.sources[0] === '/block/Conv')!;
+    // c0 is both the convolution's X and the residual: kernel input 0 is cuDNN's z too.
+    expect(k.cuda!.fusedEpilogue).toEqual({ residual: 0, relu: true });
+    expect(compiled.plan.slots[k.inputs[0]!]!.name).toContain('c0');
+  });
   it('leaves fp32 plans NCHW', () => {
     const { compiled } = checkModel('channels-last fp32', network);
     expect(compiled.plan.kernels.some((k) => k.op.startsWith('Nhwc') || k.op === 'Transpose')).toBe(false);

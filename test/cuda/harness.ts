@@ -116,7 +116,9 @@ export function emulatorMain(plan: KernelPlan, gpu = false): string {
     lines.push(`  // kernel ${k.id}: ${k.op} (${k.sources[0] ?? ''})`.replace(/\*\//g, ''));
     for (const l of code.before) lines.push(launch(l));
     if (code.library) lines.push(`  ${libraryCall(plan, k.id)}`);
-    for (const l of code.after) lines.push(launch(l));
+    // A fused cuDNN epilogue replaces the `after` launch, as the runtime runs it where cuDNN can.
+    if (code.fusedEpilogue) lines.push(`  ${fusedEpilogueCall(plan, k.id)}`);
+    else for (const l of code.after) lines.push(launch(l));
   }
   lines.push('  mem.check();');
   for (const id of new Set(plan.outputSlots)) lines.push(`  mem.write(${id});`);
@@ -157,6 +159,18 @@ function libraryCall(plan: KernelPlan, id: number): string {
     return `mcpc_emu::conv2d(${args}, ${N}, ${C}, ${H}, ${W}, ${M}, ${KH}, ${KW}, ${OH}, ${OW}, ${p.strides[0]}, ${p.strides[1]}, ${p.pads[0]}, ${p.pads[1]}, ${p.dilations[0]}, ${p.dilations[1]}, ${attr('group', 1)}, ${cl ? 1 : 0});`;
   }
   throw new Error(`no emulated library call for ${k.op}`);
+}
+
+function fusedEpilogueCall(plan: KernelPlan, id: number): string {
+  const k = plan.kernels[id]!;
+  const f = k.cuda!.fusedEpilogue!;
+  const y = plan.slots[k.outputs[0]!]!;
+  const cl = k.op === 'NhwcConv';
+  const M = cl ? y.shape[3]! : y.shape[1]!;
+  const plane = cl ? 1 : y.shape.slice(2).reduce((a, b) => a * b, 1);
+  const count = y.shape.reduce((a, b) => a * b, 1);
+  const z = f.residual === undefined ? 'nullptr' : `S[${k.inputs[f.residual]!}]`;
+  return `mcpc_emu::bias_act(S[${y.id}], S[${k.inputs[2]!}], ${z}, ${DT_CODE[y.dtype]}, ${count}, ${M}, ${plane}, ${cl ? 1 : 0}, ${f.relu ? 1 : 0});`;
 }
 
 const HEADERS = ['cuda_emulator.h', 'mcpc_prelude.cuh', 'emu_library.h', 'emu_runtime.h'];

@@ -4,9 +4,11 @@
 // launch, in place on the output: Gemm's beta * C (C numpy-broadcast to [M, N]), Conv's bias B[m]
 // (m the channel, NhwcConv's innermost index), then the kernel's epilogue steps
 // ({acc} is the value after those). No launch when there is nothing to add. The library writes
-// the anchor's dtype, so an epilogue that ends in another dtype is refused.
+// the anchor's dtype, so an epilogue that ends in another dtype is refused. A biased convolution
+// whose epilogue is exactly [+ residual] [Relu] also names it in `fusedEpilogue`, so the runtime can
+// fold the launch into cuDNN's conv-bias-activation call (the launch stays as its fallback).
 
-import type { CudaKernelCode } from '../../artifact/format.js';
+import type { CudaKernelCode, FusedOperand } from '../../artifact/format.js';
 import type { KernelContext } from './context.js';
 import { pointwiseKernel, type AnchorEnv } from './elementwise.js';
 import { attrFloat } from './plan-attrs.js';
@@ -54,6 +56,8 @@ export function generateLibrary(ctx: KernelContext): CudaKernelCode {
     throw ctx.refuse();
   }
   const code: CudaKernelCode = { library: CONV_OPS.has(k.op) ? 'cudnn' : 'cublaslt', before: [], after: [] };
+  const fused = CONV_OPS.has(k.op) ? cudnnEpilogue(ctx) : undefined;
+  if (fused) code.fusedEpilogue = fused;
   if (!anchor && !ctx.epilogue.length) return code;
   let n = 0;
   const plus = anchor;
@@ -69,6 +73,40 @@ export function generateLibrary(ctx: KernelContext): CudaKernelCode {
     steps: ctx.epilogue,
   }));
   return code;
+}
+
+/**
+ * The epilogue of a biased convolution as cuDNN's conv-bias-activation computes it,
+ * Y = act(conv + B + Z), when the steps are exactly [Add(acc, Z)] [Relu] with Z a kernel input of
+ * the output's shape and dtype (either, both or none of the two steps); undefined otherwise.
+ */
+function cudnnEpilogue(ctx: KernelContext): CudaKernelCode['fusedEpilogue'] {
+  const out = ctx.output();
+  if (!ctx.input(2)) return undefined;
+  const steps = ctx.epilogue;
+  if (steps.some((s) => s.dtype !== out.dtype)) return undefined;
+  let i = 0;
+  let residual: number | undefined;
+  const step0 = steps[0];
+  if (step0?.op === 'Add' && step0.args.length === 2) {
+    const [p, q] = step0.args as [FusedOperand, FusedOperand];
+    const z = 'acc' in p ? q : 'acc' in q ? p : undefined;
+    if (!z || !('input' in z)) return undefined;
+    const slot = ctx.requireInput(z.input);
+    if (slot.dtype !== out.dtype || slot.shape.length !== out.shape.length || slot.shape.some((d, j) => d !== out.shape[j])) return undefined;
+    residual = z.input;
+    i++;
+  }
+  let relu = false;
+  const last = steps[i];
+  if (last?.op === 'Relu' && last.args.length === 1) {
+    const a = last.args[0]!;
+    if (!(i === 0 ? 'acc' in a : 'step' in a && a.step === i - 1)) return undefined;
+    relu = true;
+    i++;
+  }
+  if (i !== steps.length) return undefined;
+  return residual === undefined ? { relu } : { residual, relu };
 }
 
 function cast(v: Val, ct: string): string {

@@ -115,4 +115,17 @@ inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, 
     }
 }
 
+/**
+ * cuDNN's conv-bias-activation epilogue, applied to Y after conv2d: Y = act(Y + B[m] + Z) over
+ * `count` elements, m the channel (innermost with channelsLast, else (i / plane) % M); Z may be null.
+ */
+inline void bias_act(void* Y, const void* B, const void* Z, int dt, long long count, long long M, long long plane, int channelsLast, int relu) {
+  for (long long i = 0; i < count; i++) {
+    const long long m = channelsLast ? i % M : (i / plane) % M;
+    double v = ld(Y, dt, i) + ld(B, dt, m) + (Z ? ld(Z, dt, i) : 0.0);
+    if (relu && v < 0) v = 0;
+    st(Y, dt, i, v);
+  }
+}
+
 }  // namespace mcpc_emu
