@@ -8,6 +8,8 @@
 //   elementwise/broadcast op      -> the same op on NHWC operands, when one operand comes from the
 //                                    region and every other is a constant (permuted here: a [1,C,1,1]
 //                                    bias becomes [1,1,1,C]) or has only dims of 1
+//   Concat(axis=a) of 4-D values  -> Concat(axis=a') on NHWC operands (channels: 1 -> 3), when its
+//                                    operands come from the region or are 4-D constants
 // Decide, then rewrite: `decideChannelsLast` walks the graph in order and picks the nodes (every
 // eligible Conv seeds the region; the others join when their input is in it); `applyChannelsLast`
 // rewrites them, inserting a Transpose to NHWC where a member reads a value from outside and one
@@ -105,7 +107,7 @@ export function decideChannelsLast(g: Graph): ChannelsLastPlan {
       if (flatten) plan.collapse.set(n, flatten);
       // Without kept dims the result ([N,C]) is the same in both layouts.
       join(n, keep && !flatten);
-    } else if (joinsElementwise(n, inRegion)) {
+    } else if (joinsElementwise(n, inRegion) || joinsConcat(n, inRegion)) {
       join(n, true);
     }
   }
@@ -124,6 +126,12 @@ function joinsElementwise(n: Node, inRegion: ReadonlySet<Value>): boolean {
     else if (u.type.shape.length > 4) return false;
   }
   return fromRegion;
+}
+
+/** A 4-D Concat of region values and constants (DenseNet, Inception): its axis is remapped. */
+function joinsConcat(n: Node, inRegion: ReadonlySet<Value>): boolean {
+  if (n.op !== 'Concat' || n.outputs.length !== 1 || !rank4(n.outputs[0])) return false;
+  return n.inputs.some((u) => u && inRegion.has(u)) && n.inputs.every((u) => u && (inRegion.has(u) || (u.constant && rank4(u))));
 }
 
 export function applyChannelsLast(g: Graph, plan: ChannelsLastPlan): { transposes: number } {
@@ -192,6 +200,10 @@ export function applyChannelsLast(g: Graph, plan: ChannelsLastPlan): { transpose
       }
     } else {
       n.inputs = n.inputs.map((u) => (u && u.constant ? permuteConstant(u) : u));
+      if (n.op === 'Concat') {
+        const axis = n.attrs.int('axis');
+        n.attrs = n.attrs.with('axis', attr.int(TO_CHANNELS_LAST.indexOf(axis < 0 ? axis + 4 : axis)));
+      }
     }
     order.push(n);
     const v = n.outputs[0]!;

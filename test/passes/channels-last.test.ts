@@ -1,6 +1,6 @@
 // Golden tests for channels-last (test/passes/golden/channels-last/): a ResNet bottleneck with its
 // residual, a MobileNet inverted residual (depthwise Conv, Clip), asymmetric pads, and a classifier
-// tail (MaxPool, AveragePool, GlobalAveragePool, Flatten, Gemm) run NHWC with transposes only at
+// tail (MaxPool, AveragePool, GlobalAveragePool, Flatten, Gemm) and a channel Concat run NHWC with transposes only at
 // the region's edges; f32 plans and what the pass cannot convert stay NCHW. runGolden also runs
 // the reference interpreter (float64) on the graph before and after and compares.
 
@@ -49,6 +49,13 @@ describe('channels-last', () => {
     expect(mean.attrs.int('keepdims')).toBe(0);
     expect(mean.outputs[0]!.name).toBe('f');
   });
+  it('remaps the axis of a channel Concat of convolutions and permutes its constant operand', () => {
+    const { after } = runGolden(channelsLastPass, 'concat', half());
+    expect(ops(after)).toEqual(['Transpose', 'NhwcConv', 'NhwcConv', 'Concat', 'Relu', 'Concat', 'Transpose']);
+    expect(after.nodes[3]!.attrs.int('axis')).toBe(3);
+    expect(after.nodes[3]!.inputs[2]!.type.shape).toEqual([1, 4, 4, 1]);
+    expect(after.nodes[5]!.attrs.int('axis')).toBe(1);
+  });
   it('leaves f32 plans, 1-D and dynamic-weight convolutions and pools of NCHW values alone', () => {
     const f32 = parseGraph(readFileSync(join(GOLDEN_DIR, 'channels-last', 'bottleneck.mcir'), 'utf8'));
     expect(channelsLastPass.run(f32, newPassContext())).toBe(false);
@@ -63,6 +70,6 @@ describe('channels-last', () => {
     ]);
   });
   it('has a test for every golden case', () => {
-    expect(goldenCases('channels-last')).toEqual(['asymmetric-pads', 'bottleneck', 'inverted-residual', 'negative', 'tail']);
+    expect(goldenCases('channels-last')).toEqual(['asymmetric-pads', 'bottleneck', 'concat', 'inverted-residual', 'negative', 'tail']);
   });
 });
