@@ -113,7 +113,12 @@ function fusionListing(plan: KernelPlan): string {
   const f = fusionSummary(plan);
   let out = `\nfusion: ${f.kernels} kernels for ${f.sourceNodes} source nodes (${f.kernels ? (f.sourceNodes / f.kernels).toFixed(2) : '0'} per kernel); ${f.fusedKernels} fused (${Object.entries(f.fusedByFamily).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'})\n`;
   out += `  step ops: ${Object.entries(f.stepOps).map(([o, n]) => `${o} ${n}`).join(', ') || 'none'}\n`;
-  const steps = (k: Kernel) => [k.prologue?.length ? `prologue ${formatSteps(k.prologue, 'p')}` : '', k.epilogue?.length ? `epilogue ${formatSteps(k.epilogue, 'e')}` : ''].filter(Boolean).join('; ') || '-';
+  // A cuda kernel whose epilogue cuDNN's conv-bias-activation can compute instead of the launch.
+  const cudnn = (k: Kernel) => {
+    const f = k.cuda?.fusedEpilogue;
+    return f ? `cuDNN bias-act(${[...(f.residual === undefined ? [] : [`z=in${f.residual}`]), f.relu ? 'relu' : 'identity'].join(', ')})` : '';
+  };
+  const steps = (k: Kernel) => [k.prologue?.length ? `prologue ${formatSteps(k.prologue, 'p')}` : '', k.epilogue?.length ? `epilogue ${formatSteps(k.epilogue, 'e')}` : '', cudnn(k)].filter(Boolean).join('; ') || '-';
   out += table([['  #', 'family', 'op', 'fused steps', 'source nodes'], ...plan.kernels.map((k) => [`  ${k.id}`, k.family, k.op, steps(k), k.sources.join(', ')])]);
   return out;
 }

@@ -201,6 +201,14 @@ export interface CudaKernelCode {
   libraryEpilogue?: LibraryEpilogue;
   before: CudaLaunch[];
   after: CudaLaunch[];
+  /**
+   * cudnn only, present when `after` computes exactly Y = act(Y + B[m] + Z): B the convolution's
+   * bias (input 2, one value per output channel m), Z kernel input `residual` (Y's shape and dtype)
+   * when given, act Relu when `relu`, else the identity. A runtime may then run cuDNN's
+   * conv-bias-activation call instead of the convolution and `after`; where cuDNN refuses that
+   * call it runs both.
+   */
+  fusedEpilogue?: { residual?: number; relu: boolean };
 }
 
 /**

@@ -73,6 +73,8 @@ export interface OpDef {
   readonly onnxDomain?: string;
   /** Converts older or alternate ONNX forms of the op into the IR form; absent means identity. */
   readonly onnxLower?: OnnxLowering;
+  /** Made by compiler passes only (a layout variant of an ONNX op); the ONNX importer refuses it. */
+  readonly internal?: boolean;
 }
 
 /** What an ONNX lowering sees and can do: it emits IR nodes computing the ONNX node's outputs. */

@@ -141,7 +141,8 @@ class Importer {
     }
     const opset = opsets[domain];
     if (domain === '' && opset === undefined) throw diagnostic('missingOpsetImport', { node: q(name) });
-    const def = domain === '' ? getOp(node.opType) : undefined;
+    const found = domain === '' ? getOp(node.opType) : undefined;
+    const def = found?.internal ? undefined : found;
     const attrs = this.convertAttributes(node, name, call);
     if (domain === '' && node.opType === 'Constant') {
       const data = constantNodeValue(attrs, name);

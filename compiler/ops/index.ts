@@ -8,6 +8,7 @@ import './reduction.js';
 import './normalization.js';
 import './contraction.js';
 import './pooling.js';
+import './channels-last.js';
 import './indexing.js';
 import './generation.js';
 import './resize.js';

@@ -8,6 +8,7 @@ import { printGraph } from '../ir/printer.js';
 import { verifyGraph } from '../ir/verify.js';
 import { bindShapesPass } from './bind-shapes.js';
 import { canonicalizePass } from './canonicalize.js';
+import { channelsLastPass } from './channels-last.js';
 import { eliminateCommonSubexpressionsPass } from './eliminate-common-subexpressions.js';
 import { eliminateDeadCodePass } from './eliminate-dead-code.js';
 import { foldBatchNormPass } from './fold-batchnorm.js';
@@ -52,6 +53,7 @@ export const PIPELINE: readonly Step[] = [
   { pass: fuseProjectionViewsPass, why: 'head splits (reshape/transpose/split/gather of a projection) fold into its weight' },
   { pass: fuseMovementChainsPass, why: 'collapse the movement chains left; scalar ops move above them, next to their producer' },
   { pass: eliminateDeadCodePass, phase: 'optimized', why: 'drop the nodes the patterns replaced' },
+  { pass: channelsLastPass, why: 'f16/bf16 GPU convolutions run NHWC; after BN folding and the patterns, before lower-precision rounds the permuted weights and fuse groups epilogues' },
   { pass: lowerPrecisionPass, why: 'fp16/bf16 plans store floats in half precision; before fusion, so the casts at the edges fuse' },
   { pass: fusePass, why: 'last: groups the final nodes into kernels, so intermediates stay out of memory (-O0 skips it)' },
 ];
@@ -59,7 +61,7 @@ export const PIPELINE: readonly Step[] = [
 /** The optimizer proper: what -O0 turns off. */
 export const OPTIMIZER_PASSES: readonly string[] = [
   foldBatchNormPass, fuseGeluPass, fuseLayerNormPass, fuseSoftmaxPass, fuseAttentionPass, fuseMatMulAddPass, fuseProjectionViewsPass,
-  fuseMovementChainsPass, fusePass,
+  fuseMovementChainsPass, channelsLastPass, fusePass,
 ].map((p) => p.name);
 
 export const ALL_PASSES: readonly Pass[] = [...new Set(PIPELINE.map((s) => s.pass))];

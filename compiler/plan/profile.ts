@@ -18,7 +18,7 @@ export function nodeFlops(n: Node): number {
   switch (n.op) {
     case 'MatMul': return 2 * out * num(a[a.length - 1]);
     case 'Gemm': return 2 * out * num(n.attrs.has('transA') && n.attrs.int('transA') ? a[0] : a[1]);
-    case 'Conv': return 2 * out * (staticSize(b.slice(1)) ?? 0);
+    case 'Conv': case 'NhwcConv': return 2 * out * (staticSize(b.slice(1)) ?? 0);
     case 'ConvTranspose': return 2 * (staticSize(a) ?? 0) * (staticSize(b.slice(1)) ?? 0);
     default: return out;
   }

@@ -255,6 +255,20 @@ mcpc::CudaKernelCode ToCudaKernelCode(const Napi::Value& v, const std::string& p
   }
   if (o.Has("before")) c.before = MapArray<mcpc::CudaLaunch>(o.Get("before"), path + ".before", ToCudaLaunch);
   if (o.Has("after")) c.after = MapArray<mcpc::CudaLaunch>(o.Get("after"), path + ".after", ToCudaLaunch);
+  if (o.Has("fusedEpilogue") && !o.Get("fusedEpilogue").IsUndefined()) {
+    const std::string fp = path + ".fusedEpilogue";
+    Napi::Object f = ToObject(o.Get("fusedEpilogue"), fp);
+    if (c.library != "cudnn") Fail(v.Env(), fp, "is only for library 'cudnn'");
+    c.fusedEpilogue = true;
+    const Napi::Value relu = f.Get("relu");
+    if (!relu.IsBoolean()) Fail(v.Env(), fp + ".relu", "must be a boolean");
+    c.fusedRelu = relu.As<Napi::Boolean>().Value();
+    if (f.Has("residual") && !f.Get("residual").IsUndefined()) {
+      const int64_t r = ToIndex(f.Get("residual"), fp + ".residual");
+      if (r > std::numeric_limits<int>::max()) Fail(v.Env(), fp + ".residual", "must be a kernel input index");
+      c.fusedResidual = static_cast<int>(r);
+    }
+  }
   return c;
 }
 

@@ -99,6 +99,13 @@ struct CudaKernelCode {
   std::string epilogueActivation;
   std::vector<CudaLaunch> before;
   std::vector<CudaLaunch> after;
+  /**
+   * cudnn: `after` computes exactly Y = act(Y + B + Z) (fusedEpilogue in format.ts), so the
+   * conv-bias-activation call may replace it. fusedResidual is the kernel input of Z, or -1.
+   */
+  bool fusedEpilogue = false;
+  int fusedResidual = -1;
+  bool fusedRelu = false;
 };
 
 /** Target cuda: the plan's generated CUDA C++ (CudaModuleSource), compiled by NVRTC at load. */

@@ -68,8 +68,8 @@ Status ValidateCudaPlan(const Plan& plan) {
       return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) names library cublaslt, which computes MatMul and Gemm only", k,
                         spec.op.c_str(), spec.source.c_str());
     }
-    if (c.library == "cudnn" && spec.op != "Conv") {
-      return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) names library cudnn, which computes Conv only", k, spec.op.c_str(),
+    if (c.library == "cudnn" && spec.op != "Conv" && spec.op != "NhwcConv") {
+      return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) names library cudnn, which computes Conv and NhwcConv only", k, spec.op.c_str(),
                         spec.source.c_str());
     }
     if (c.library.empty() && c.before.empty() && c.after.empty() && !spec.outputs.empty()) {
@@ -153,6 +153,7 @@ struct CudaSession::Impl {
       case SlotKind::Output: return outputs[s.index]->data();
       case SlotKind::Weight: return static_cast<char*>(weights->data()) + weightRefs[s.index].offset;
       case SlotKind::Arena: return static_cast<char*>(arena->data()) + s.index;
+      case SlotKind::Heap: return nullptr;  // plans with run-time dims never load on cuda (binding/cuda_wrap.cc)
     }
     return nullptr;
   }
@@ -387,6 +388,7 @@ struct CudaSession::Impl {
         if (!s.ok()) return InKernel(s, k, spec);
       }
       for (const LaunchBinding& b : kb.after) {
+        if (kb.library && kb.library->replacesAfter()) break;
         Status s = Launch(b, check);
         if (!s.ok()) return InKernel(s, k, spec);
       }

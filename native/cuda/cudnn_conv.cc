@@ -1,9 +1,15 @@
-// Conv (NCHW, 1 to 3 spatial dims, groups, strides, dilations) through cuDNN's convolution API.
+// Conv (NCHW, 1 to 3 spatial dims, groups, strides, dilations) and NhwcConv (channels-last 2-D:
+// X [N,H,W,C], W [M,KH,KW,C/group] (cuDNN's NHWC filter, [K,R,S,C]), Y [N,OH,OW,M]; the compiler's
+// channels-last pass makes it for f16/bf16 plans) through cuDNN's convolution API.
 // cuDNN pads symmetrically, so an asymmetric pad is split: cuDNN pads min(begin, end) on both
 // sides and the rest is a zero border of a padded copy of X (zeroed once at load; each run copies
-// X into its interior with one 3-D memcpy, which a graph captures like a kernel). 1-D convs run as
-// 2-D with H = 1. The algorithm is benchmarked at load (cudnnFindConvolutionForwardAlgorithmEx),
-// test-run, and fixed; precision fp32 admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor cores.
+// X into its interior with one 3-D memcpy, which a graph captures like a kernel: NCHW copies
+// planes of W columns, NHWC images of H rows of W*C elements). 1-D convs run as 2-D with H = 1.
+// The algorithm is benchmarked at load (cudnnFindConvolutionForwardAlgorithmEx), test-run, and
+// fixed; precision fp32 admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor cores.
+// A kernel whose epilogue is exactly act(y + bias + z) (fusedEpilogue) then tries
+// cudnnConvolutionBiasActivationForward with that algorithm; where cuDNN refuses it, the
+// generated epilogue launch runs after the plain convolution as before.
 #include <algorithm>
 #include <climits>
 #include <vector>
@@ -33,6 +39,8 @@ class CudnnConvOp : public LibraryOp {
   ~CudnnConvOp() override {
     if (x_) cudnnDestroyTensorDescriptor(x_);
     if (y_) cudnnDestroyTensorDescriptor(y_);
+    if (b_) cudnnDestroyTensorDescriptor(b_);
+    if (act_) cudnnDestroyActivationDescriptor(act_);
     if (w_) cudnnDestroyFilterDescriptor(w_);
     if (conv_) cudnnDestroyConvolutionDescriptor(conv_);
   }
@@ -41,6 +49,14 @@ class CudnnConvOp : public LibraryOp {
     for (const cudaMemcpy3DParms& p : padCopies_) MCPC_CUDA_RETURN_IF_ERROR(cudaMemcpy3DAsync(&p, stream), "cudaMemcpy3DAsync (Conv padding)");
     const void* alpha = f64_ ? static_cast<const void*>(&one64_) : static_cast<const void*>(&one32_);
     const void* beta = f64_ ? static_cast<const void*>(&zero64_) : static_cast<const void*>(&zero32_);
+    if (fused_) {
+      // y = act(conv(x) + 1 * z + bias); without a residual z is y scaled by 0.
+      MCPC_CUDNN_RETURN_IF_ERROR(cudnnConvolutionBiasActivationForward(dnn_, alpha, x_, xData_, w_, wData_, conv_, algo_, workspace, workspaceBytes,
+                                                                       zData_ ? alpha : beta, y_, zData_ ? zData_ : yData_, b_, bData_, act_, y_,
+                                                                       yData_),
+                                 "cudnnConvolutionBiasActivationForward");
+      return Status::Ok();
+    }
     MCPC_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(dnn_, alpha, x_, xData_, w_, wData_, conv_, algo_, workspace, workspaceBytes, beta, y_, yData_),
                                "cudnnConvolutionForward");
     return Status::Ok();
@@ -48,9 +64,15 @@ class CudnnConvOp : public LibraryOp {
 
   size_t workspaceBytes() const override { return workspace_; }
   size_t extraDeviceBytes() const override { return padded_ ? padded_->bytes() : 0; }
+  bool replacesAfter() const override { return fused_; }
 
   cudnnHandle_t dnn_ = nullptr;
-  cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;
+  cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr, b_ = nullptr;
+  cudnnActivationDescriptor_t act_ = nullptr;
+  /** Running cudnnConvolutionBiasActivationForward with bias bData_ and residual zData_ (or none). */
+  bool fused_ = false;
+  const void* bData_ = nullptr;
+  const void* zData_ = nullptr;
   cudnnFilterDescriptor_t w_ = nullptr;
   cudnnConvolutionDescriptor_t conv_ = nullptr;
   cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
@@ -96,11 +118,55 @@ const char* MathName(cudnnMathType_t m) {
   return "?";
 }
 
+/**
+ * Switches `op` (prepared, its algorithm fixed) to cudnnConvolutionBiasActivationForward when the
+ * plan says its `after` launch is exactly act(y + bias + z) and cuDNN runs that call: a 4-D 2-D
+ * convolution, a bias of the output's dtype, RELU with the chosen algorithm or IDENTITY with
+ * IMPLICIT_PRECOMP_GEMM (the only one cuDNN allows for it), and a test run that succeeds.
+ * Otherwise the op stays a plain convolution and the generated launch runs after it. Only a failed
+ * synchronization is an error.
+ */
+Status TryFuseEpilogue(CudnnConvOp* op, const LibraryContext& ctx, cudnnDataType_t dataType, cudnnTensorFormat_t format, const std::vector<int>& yd) {
+  const KernelSpec& spec = ctx.spec;
+  const CudaKernelCode& code = spec.cuda;
+  if (yd.size() != 4 || spec.inputs.size() < 3 || spec.inputs[2] < 0) return Status::Ok();
+  if (!code.fusedRelu && op->algo_ != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return Status::Ok();
+  const Slot& sy = ctx.plan.slots[spec.outputs[0]];
+  const Slot& sb = ctx.plan.slots[spec.inputs[2]];
+  if (sb.dtype != sy.dtype || sb.shape.size() != 1 || sb.shape[0] != yd[1]) return Status::Ok();
+  const void* z = nullptr;
+  if (code.fusedResidual >= 0) {
+    if (static_cast<size_t>(code.fusedResidual) >= spec.inputs.size() || spec.inputs[code.fusedResidual] < 0) return Status::Ok();
+    const Slot& sz = ctx.plan.slots[spec.inputs[code.fusedResidual]];
+    if (sz.dtype != sy.dtype || sz.shape != sy.shape) return Status::Ok();
+    z = ctx.address(spec.inputs[code.fusedResidual]);
+  }
+  if (cudnnCreateTensorDescriptor(&op->b_) != CUDNN_STATUS_SUCCESS || cudnnCreateActivationDescriptor(&op->act_) != CUDNN_STATUS_SUCCESS) {
+    return Status::Ok();
+  }
+  if (cudnnSetTensor4dDescriptor(op->b_, format, dataType, 1, yd[1], 1, 1) != CUDNN_STATUS_SUCCESS ||
+      cudnnSetActivationDescriptor(op->act_, code.fusedRelu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY, CUDNN_NOT_PROPAGATE_NAN, 0.0) !=
+          CUDNN_STATUS_SUCCESS) {
+    return Status::Ok();
+  }
+  op->bData_ = ctx.address(spec.inputs[2]);
+  op->zData_ = z;
+  op->fused_ = true;
+  Status s = op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes);
+  if (s.ok()) MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (fused Conv test run)");
+  if (!s.ok()) {
+    cudaGetLastError();
+    op->fused_ = false;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx) {
   const KernelSpec& spec = ctx.spec;
-  if (spec.op != "Conv") return MCPC_ERROR(MCPC_E_INVALID_PLAN, "library cudnn computes Conv, not %s", spec.op.c_str());
+  if (spec.op != "Conv" && spec.op != "NhwcConv") return MCPC_ERROR(MCPC_E_INVALID_PLAN, "library cudnn computes Conv and NhwcConv, not %s", spec.op.c_str());
+  const bool channelsLast = spec.op == "NhwcConv";
   if (spec.inputs.size() < 2 || spec.inputs[0] < 0 || spec.inputs[1] < 0 || spec.outputs.size() != 1) {
     return MCPC_ERROR(MCPC_E_INVALID_PLAN, "Conv through cuDNN needs inputs X and W and one output");
   }
@@ -122,9 +188,14 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     case DType::F64: dataType = CUDNN_DATA_DOUBLE; computeType = CUDNN_DATA_DOUBLE; math = CUDNN_DEFAULT_MATH; break;
     default: return MCPC_ERROR(MCPC_E_UNSUPPORTED, "Conv on %s is not supported by cuDNN (f32, f16, bf16, f64)", DTypeName(sx.dtype));
   }
-  const auto& xs = sx.shape;
-  const auto& ws = sw.shape;
-  const auto& ys = sy.shape;
+  if (channelsLast && (sx.shape.size() != 4 || sw.shape.size() != 4 || sy.shape.size() != 4)) {
+    return MCPC_ERROR(MCPC_E_INVALID_PLAN, "NhwcConv takes 4-D X, W and Y, got X of rank %zu", sx.shape.size());
+  }
+  // Dims in NCHW order whatever the layout: [N,H,W,C] -> [N,C,H,W], [M,KH,KW,C/g] -> [M,C/g,KH,KW].
+  auto logical = [channelsLast](const std::vector<int64_t>& d) {
+    return channelsLast ? std::vector<int64_t>{d[0], d[3], d[1], d[2]} : d;
+  };
+  const std::vector<int64_t> xs = logical(sx.shape), ws = logical(sw.shape), ys = logical(sy.shape);
   if (xs.size() < 3 || xs.size() > 5 || ws.size() != xs.size() || ys.size() != xs.size()) {
     return MCPC_ERROR(MCPC_E_UNSUPPORTED, "Conv with X of rank %zu is not supported (1 to 3 spatial dims)", xs.size());
   }
@@ -179,7 +250,17 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     if (!padded.ok()) return padded.status();
     op->padded_ = padded.take();
     MCPC_CUDA_RETURN_IF_ERROR(cudaMemset(op->padded_->data(), 0, op->padded_->bytes()), "cudaMemset (Conv padding border)");
-    if (xCount > 0) {
+    if (xCount > 0 && channelsLast) {
+      // One copy: N images of H rows of W*C elements into rows of Wp*C elements, Hp rows apart.
+      const int64_t W = xDims[3], H = xDims[2], Wp = pxDims[3], Hp = pxDims[2], rowBytes = W * C * static_cast<int64_t>(es);
+      cudaMemcpy3DParms p{};
+      p.srcPtr = cudaPitchedPtr{const_cast<void*>(op->xData_), static_cast<size_t>(rowBytes), static_cast<size_t>(rowBytes), static_cast<size_t>(H)};
+      p.dstPtr = cudaPitchedPtr{op->padded_->data(), static_cast<size_t>(Wp * C * es), static_cast<size_t>(Wp * C * es), static_cast<size_t>(Hp)};
+      p.dstPos = cudaPos{static_cast<size_t>(extraBegin[1] * C) * es, static_cast<size_t>(extraBegin[0]), 0};
+      p.extent = cudaExtent{static_cast<size_t>(rowBytes), static_cast<size_t>(H), static_cast<size_t>(N)};
+      p.kind = cudaMemcpyDeviceToDevice;
+      op->padCopies_.push_back(p);
+    } else if (xCount > 0) {
       // The last two spatial dims are the rows and columns of each copied plane; a third spatial
       // dim is the plane index (one copy per image and channel when it is padded too).
       const size_t h = nd, w = nd + 1;  // indices into the dims vectors
@@ -215,13 +296,21 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
   MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&op->y_), "cudnnCreateTensorDescriptor");
   MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&op->w_), "cudnnCreateFilterDescriptor");
   MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&op->conv_), "cudnnCreateConvolutionDescriptor");
-  const std::vector<int> xStrides = PackedStrides(xd), yStrides = PackedStrides(yd);
-  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(op->x_, dataType, rank, xd.data(), xStrides.data()),
-                             "cudnnSetTensorNdDescriptor(X " + DimsText(xd) + ")");
-  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(op->y_, dataType, rank, yd.data(), yStrides.data()),
-                             "cudnnSetTensorNdDescriptor(Y " + DimsText(yd) + ")");
-  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetFilterNdDescriptor(op->w_, dataType, CUDNN_TENSOR_NCHW, rank, wd.data()),
-                             "cudnnSetFilterNdDescriptor(W " + DimsText(wd) + ")");
+  if (channelsLast) {
+    // Dims stay in NCHW order; the format says the memory is NHWC (filters [K,R,S,C]).
+    MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(op->x_, CUDNN_TENSOR_NHWC, dataType, xd[0], xd[1], xd[2], xd[3]),
+                               "cudnnSetTensor4dDescriptor(X NHWC " + DimsText(xd) + ")");
+    MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(op->y_, CUDNN_TENSOR_NHWC, dataType, yd[0], yd[1], yd[2], yd[3]),
+                               "cudnnSetTensor4dDescriptor(Y NHWC " + DimsText(yd) + ")");
+  } else {
+    const std::vector<int> xStrides = PackedStrides(xd), yStrides = PackedStrides(yd);
+    MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(op->x_, dataType, rank, xd.data(), xStrides.data()),
+                               "cudnnSetTensorNdDescriptor(X " + DimsText(xd) + ")");
+    MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetTensorNdDescriptor(op->y_, dataType, rank, yd.data(), yStrides.data()),
+                               "cudnnSetTensorNdDescriptor(Y " + DimsText(yd) + ")");
+  }
+  MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetFilterNdDescriptor(op->w_, dataType, channelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, rank, wd.data()),
+                             "cudnnSetFilterNdDescriptor(W " + DimsText(wd) + (channelsLast ? " NHWC)" : ")"));
   MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionNdDescriptor(op->conv_, static_cast<int>(nd), pd.data(), sd.data(), dd.data(), CUDNN_CROSS_CORRELATION,
                                                              computeType),
                              "cudnnSetConvolutionNdDescriptor");
@@ -290,7 +379,10 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     op->workspace_ = need;
     Status s = op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes);
     if (s.ok()) MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (Conv test run)");
-    if (s.ok()) return std::unique_ptr<LibraryOp>(std::move(op));
+    if (s.ok()) {
+      if (spec.cuda.fusedEpilogue) MCPC_RETURN_IF_ERROR(TryFuseEpilogue(op.get(), ctx, dataType, channelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, yd));
+      return std::unique_ptr<LibraryOp>(std::move(op));
+    }
     cudaGetLastError();
     tried += (tried.empty() ? "" : "; ") + std::string("algo ") + std::to_string(static_cast<int>(c.algo)) + "/" + MathName(runMath) + ": " + s.message();
   }

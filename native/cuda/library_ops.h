@@ -28,6 +28,8 @@ class LibraryOp {
   virtual size_t workspaceBytes() const = 0;
   /** Device memory the op owns besides the shared workspace (a padded copy of a Conv input). */
   virtual size_t extraDeviceBytes() const { return 0; }
+  /** The op also computes the kernel's `after` launches (a fused cuDNN epilogue): skip them. */
+  virtual bool replacesAfter() const { return false; }
 };
 
 /** What preparing a library op sees. */
@@ -52,7 +54,10 @@ struct LibraryContext {
 /** MatMul (numpy-broadcast batches) or Gemm (transA, transB, alpha; beta * C is the epilogue's). */
 StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx);
 
-/** Conv with 1 to 3 spatial dims, any pads (asymmetric ones through a padded copy), groups. */
+/**
+ * Conv with 1 to 3 spatial dims, any pads (asymmetric ones through a padded copy), groups, or
+ * NhwcConv (2-D channels-last); with a fusedEpilogue, cuDNN's conv-bias-activation where it runs.
+ */
 StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx);
 
 }  // namespace cuda

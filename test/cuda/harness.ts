@@ -117,7 +117,9 @@ export function emulatorMain(plan: KernelPlan, gpu = false): string {
     for (const l of code.before) lines.push(launch(l));
     if (code.library) lines.push(`  ${libraryCall(plan, k.id)}`);
     if (code.libraryEpilogue) lines.push(`  ${libraryEpilogueCall(plan, k.id, code.libraryEpilogue)}`);
-    for (const l of code.after) lines.push(launch(l));
+    // A fused cuDNN epilogue replaces the `after` launch, as the runtime runs it where cuDNN can.
+    if (code.fusedEpilogue) lines.push(`  ${fusedEpilogueCall(plan, k.id)}`);
+    else for (const l of code.after) lines.push(launch(l));
   }
   lines.push('  mem.check();');
   for (const id of new Set(plan.outputSlots)) lines.push(`  mem.write(${id});`);
@@ -147,12 +149,15 @@ function libraryCall(plan: KernelPlan, id: number): string {
     const K = transA ? a.shape[0]! : a.shape[1]!;
     return `mcpc_emu::gemm(${args}, ${M}, ${N}, ${K}, ${transA}, ${attr('transB', 0)}, ${attr('alpha', 1)});`;
   }
-  if (k.op === 'Conv') {
-    const [N, C, H, W] = a.shape as [number, number, number, number];
-    const [M, , KH, KW] = b.shape as [number, number, number, number];
-    const [, , OH, OW] = y.shape as [number, number, number, number];
+  if (k.op === 'Conv' || k.op === 'NhwcConv') {
+    // NhwcConv: X [N,H,W,C], W [M,KH,KW,C/group], Y [N,OH,OW,M].
+    const cl = k.op === 'NhwcConv';
+    const nchw = (s: readonly number[]) => (cl ? [s[0]!, s[3]!, s[1]!, s[2]!] : [...s]) as [number, number, number, number];
+    const [N, C, H, W] = nchw(a.shape);
+    const [M, , KH, KW] = nchw(b.shape);
+    const [, , OH, OW] = nchw(y.shape);
     const p = planWindow(irAttrs(k.attrs), [H, W], [KH, KW], false);
-    return `mcpc_emu::conv2d(${args}, ${N}, ${C}, ${H}, ${W}, ${M}, ${KH}, ${KW}, ${OH}, ${OW}, ${p.strides[0]}, ${p.strides[1]}, ${p.pads[0]}, ${p.pads[1]}, ${p.dilations[0]}, ${p.dilations[1]}, ${attr('group', 1)});`;
+    return `mcpc_emu::conv2d(${args}, ${N}, ${C}, ${H}, ${W}, ${M}, ${KH}, ${KW}, ${OH}, ${OW}, ${p.strides[0]}, ${p.strides[1]}, ${p.pads[0]}, ${p.pads[1]}, ${p.dilations[0]}, ${p.dilations[1]}, ${attr('group', 1)}, ${cl ? 1 : 0});`;
   }
   throw new Error(`no emulated library call for ${k.op}`);
 }
@@ -166,6 +171,18 @@ function libraryEpilogueCall(plan: KernelPlan, id: number, e: LibraryEpilogue): 
   const [M, N] = [y.shape[y.shape.length - 2] ?? 1, y.shape[y.shape.length - 1] ?? 1];
   const biasCount = e.bias === undefined ? 0 : numel(plan.slots[k.inputs[e.bias]!]!.shape);
   return `mcpc_emu::library_epilogue(S[${y.id}], ${DT_CODE[y.dtype]}, ${numel(y.shape)}, ${M}, ${N}, ${e.alpha ?? 1}, ${input(e.c)}, ${e.beta ?? 1}, ${input(e.bias)}, ${biasCount}, ${act});`;
+}
+
+function fusedEpilogueCall(plan: KernelPlan, id: number): string {
+  const k = plan.kernels[id]!;
+  const f = k.cuda!.fusedEpilogue!;
+  const y = plan.slots[k.outputs[0]!]!;
+  const cl = k.op === 'NhwcConv';
+  const M = cl ? y.shape[3]! : y.shape[1]!;
+  const plane = cl ? 1 : y.shape.slice(2).reduce((a, b) => a * b, 1);
+  const count = y.shape.reduce((a, b) => a * b, 1);
+  const z = f.residual === undefined ? 'nullptr' : `S[${k.inputs[f.residual]!}]`;
+  return `mcpc_emu::bias_act(S[${y.id}], S[${k.inputs[2]!}], ${z}, ${DT_CODE[y.dtype]}, ${count}, ${M}, ${plane}, ${cl ? 1 : 0}, ${f.relu ? 1 : 0});`;
 }
 
 const HEADERS = ['cuda_emulator.h', 'mcpc_prelude.cuh', 'emu_library.h', 'emu_runtime.h'];

@@ -1,7 +1,8 @@
 // The CUDA backend of the runtime on a real GPU, with hand-built cuda artifacts (test/gpu/helpers.mjs):
-// generated-kernel launches, cuBLASLt MatMul/Gemm (every batch mode), cuDNN Conv (pads, strides,
-// dilations, groups, 1-D), precisions, CUDA graphs, device-resident tensors, the compiled-code
-// cache, and the coded errors (after which the process and other sessions stay usable).
+// generated-kernel launches, cuBLASLt MatMul/Gemm (every batch mode), cuDNN Conv and NhwcConv
+// (pads, strides, dilations, groups, 1-D, fused conv-bias-activation epilogues), precisions, CUDA
+// graphs, device-resident tensors, the compiled-code cache, and the coded errors (after which the
+// process and other sessions stay usable).
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -254,7 +255,21 @@ function convOutShape(xs, ws, { pads, strides, dilations }) {
   return out;
 }
 
-async function checkConv({ xs, ws, pads, strides, dilations, group = 1, bias = false, tol = 1e-4, precision = 'fp32', dtype = 'f32' }) {
+/** [N,C,...] data of dims `dims` as [N,...,C] (NCHW -> NHWC, [M,C,KH,KW] -> [M,KH,KW,C]). */
+function toChannelsLast(v, dims) {
+  const [N, C, H, W] = dims;
+  const out = new Float64Array(v.length);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) out[((n * H + h) * W + w) * C + c] = v[((n * C + c) * H + h) * W + w];
+  return out;
+}
+const lastDims = ([n, c, h, w]) => [n, h, w, c];
+
+/**
+ * One cuDNN Conv kernel against convRef. `channelsLast` runs it as NhwcConv on permuted data;
+ * `fused` ({ relu, residual }) names the epilogue relu?(y + b + z) in fusedEpilogue (z an extra
+ * input), which the runtime runs in cuDNN's conv-bias-activation or, where refused, as the launch.
+ */
+async function checkConv({ xs, ws, pads, strides, dilations, group = 1, bias = false, tol = 1e-4, precision = 'fp32', dtype = 'f32', channelsLast = false, fused }) {
   const enc = (v) => (dtype === 'f16' ? Uint16Array.from(v, toF16) : dtype === 'bf16' ? Uint16Array.from(v, toBF16) : v);
   const dec = (v) => (dtype === 'f16' ? Float64Array.from(v, fromF16) : dtype === 'bf16' ? Float64Array.from(v, fromBF16) : v);
   const T = dtype === 'f32' ? 'float' : 'mcpc_' + dtype;
@@ -266,37 +281,54 @@ async function checkConv({ xs, ws, pads, strides, dilations, group = 1, bias = f
   pads ??= Array(2 * n).fill(0);
   const ys = convOutShape(xs, ws, { pads, strides, dilations });
   const xv = dec(enc(randoms(count(xs), 1))), wv = dec(enc(randoms(count(ws), 2, 0.5))), bv = dec(enc(randoms(ws[0], 3)));
+  const zv = dec(enc(randoms(count(ys), 4)));
+  // Plan data and dims in the kernel's layout.
+  const lay = (v, dims) => (channelsLast ? toChannelsLast(v, dims) : v);
+  const layDims = (dims) => (channelsLast ? lastDims(dims) : dims);
   const p = new PlanBuilder({ precision });
-  const x = p.input('x', dtype, xs);
-  const w = p.weight('w', dtype, ws, enc(wv));
+  const x = p.input('x', dtype, layDims(xs));
+  const z = fused?.residual ? p.input('z', dtype, layDims(ys)) : undefined;
+  const w = p.weight('w', dtype, layDims(ws), enc(lay(wv, ws)));
   const inputs = [x, w];
   const after = [];
-  const y = p.output('y', dtype, ys);
-  if (bias) {
+  const y = p.output('y', dtype, layDims(ys));
+  if (bias || fused) {
     const b = p.weight('b', dtype, [ws[0]], enc(bv));
     inputs.push(b);
-    const per = count(ys.slice(2));
-    p.source = `extern "C" __global__ void add_bias(const ${T}* b, ${T}* y) {
+    if (z !== undefined) inputs.push(z);
+    const per = channelsLast ? 1 : count(ys.slice(2));
+    let v = `${load('y[i]')} + ${load(`b[(i / ${per}) % ${ws[0]}]`)}`;
+    if (z !== undefined) v = `${v} + ${load('z[i]')}`;
+    if (fused?.relu) v = `fmaxf(${v}, 0.0f)`;
+    p.source = `extern "C" __global__ void add_bias(const ${T}* b, ${z !== undefined ? `const ${T}* z, ` : ''}${T}* y) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < ${count(ys)}) y[i] = ${store(`${load('y[i]')} + ${load(`b[(i / ${per}) % ${ws[0]}]`)}`)};
+  if (i < ${count(ys)}) y[i] = ${store(v)};
 }\n`;
-    after.push(launch1d('add_bias', count(ys), [b, y]));
+    after.push(launch1d('add_bias', count(ys), z !== undefined ? [b, z, y] : [b, y]));
   }
+  const cuda = { library: 'cudnn', before: [], after };
+  if (fused) cuda.fusedEpilogue = fused.residual ? { residual: 3, relu: fused.relu } : { relu: fused.relu };
   p.kernel({
-    op: 'Conv', family: 'contraction', inputs, outputs: [y],
+    op: channelsLast ? 'NhwcConv' : 'Conv', family: 'contraction', inputs, outputs: [y],
     attrs: { pads: { ints: pads }, strides: { ints: strides }, dilations: { ints: dilations }, group: { i: group }, kernel_shape: { ints: ws.slice(2) } },
-    cuda: { library: 'cudnn', before: [], after },
+    cuda,
   });
   const s = await Session.load(p.build(), { device: 'cuda:0' });
   const ref = convRef(xv, xs, wv, ws, { pads, strides, dilations, group }, ys);
-  if (bias) {
+  if (bias || fused) {
     const per = count(ys.slice(2));
-    for (let i = 0; i < ref.length; i++) ref[i] += bv[Math.floor(i / per) % ws[0]];
+    for (let i = 0; i < ref.length; i++) {
+      ref[i] += bv[Math.floor(i / per) % ws[0]] + (fused?.residual ? zv[i] : 0);
+      if (fused?.relu) ref[i] = Math.max(ref[i], 0);
+    }
   }
+  const want = lay(ref, ys);
+  const feeds = { x: new Tensor(dtype, enc(lay(xv, xs)), layDims(xs)) };
+  if (z !== undefined) feeds.z = new Tensor(dtype, enc(lay(zv, ys)), layDims(ys));
   for (let r = 0; r < 2; r++) {
-    const out = (await s.run({ x: new Tensor(dtype, enc(xv), xs) })).y;
-    assert.deepEqual(out.dims, ys);
-    const err = relError(dec(out.data), ref);
+    const out = (await s.run(feeds)).y;
+    assert.deepEqual(out.dims, layDims(ys));
+    const err = relError(dec(out.data), want);
     assert.ok(err < tol, `Conv X ${JSON.stringify(xs)} W ${JSON.stringify(ws)} pads ${pads}: relative error ${err} (run ${r})`);
   }
   s.dispose();
@@ -319,6 +351,23 @@ describe('Conv through cuDNN', () => {
   it('f16 storage, with bias', () => checkConv({ xs: [2, 16, 16, 16], ws: [32, 16, 3, 3], pads: [1, 1, 1, 1], bias: true, precision: 'fp16', dtype: 'f16', tol: 1e-2 }));
   it('f16 storage, asymmetric pads, depthwise', () => checkConv({ xs: [1, 8, 15, 15], ws: [8, 1, 3, 3], pads: [0, 0, 1, 1], strides: [2, 2], group: 8, precision: 'fp16', dtype: 'f16', tol: 1e-2 }));
   it('bf16 storage', () => checkConv({ xs: [1, 16, 12, 12], ws: [16, 16, 3, 3], pads: [1, 1, 1, 1], precision: 'bf16', dtype: 'bf16', tol: 2e-2 }));
+  it('fused bias + residual + ReLU epilogue (f32)', () => checkConv({ xs: [2, 8, 16, 16], ws: [16, 8, 3, 3], pads: [1, 1, 1, 1], fused: { relu: true, residual: true } }));
+});
+
+describe('NhwcConv (channels-last) through cuDNN', () => {
+  const f16 = { precision: 'fp16', dtype: 'f16', tol: 1e-2, channelsLast: true };
+  const cases = [
+    ['3x3, pad 1, with bias', { xs: [2, 16, 16, 16], ws: [32, 16, 3, 3], pads: [1, 1, 1, 1], bias: true }],
+    ['depthwise, stride 2, asymmetric pads', { xs: [1, 8, 15, 15], ws: [8, 1, 3, 3], pads: [0, 0, 1, 1], strides: [2, 2], group: 8 }],
+    ['asymmetric pads on both sides, two groups', { xs: [1, 8, 9, 11], ws: [6, 4, 3, 2], pads: [2, 0, 0, 1], group: 2 }],
+    ['7x7 stride 2 on 3 channels (a ResNet stem)', { xs: [1, 3, 64, 64], ws: [16, 3, 7, 7], pads: [3, 3, 3, 3], strides: [2, 2], bias: true }],
+    ['1x1 with bias and ReLU fused', { xs: [4, 64, 14, 14], ws: [128, 64, 1, 1], fused: { relu: true } }],
+    ['3x3 with bias, residual and ReLU fused', { xs: [2, 32, 14, 14], ws: [32, 32, 3, 3], pads: [1, 1, 1, 1], fused: { relu: true, residual: true } }],
+    ['1x1 with bias and residual, identity activation', { xs: [2, 32, 14, 14], ws: [16, 32, 1, 1], fused: { relu: false, residual: true } }],
+    ['1x1 with bias only, identity activation', { xs: [2, 32, 14, 14], ws: [16, 32, 1, 1], fused: { relu: false } }],
+  ];
+  for (const [name, c] of cases) it(`${name} (f16)`, () => checkConv({ ...c, ...f16 }));
+  it('bf16, 3x3 with bias and ReLU fused', () => checkConv({ xs: [1, 16, 12, 12], ws: [16, 16, 3, 3], pads: [1, 1, 1, 1], fused: { relu: true }, precision: 'bf16', dtype: 'bf16', tol: 2e-2, channelsLast: true }));
 });
 
 describe('sessions side by side', () => {

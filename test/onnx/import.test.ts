@@ -54,6 +54,9 @@ describe('ONNX import', () => {
 
     const op = importError(buildModel({ inputs: [{ name: 'x', dims: [1] }], outputs: [{ name: 'y' }], nodes: [{ op: 'FrobnicateX', inputs: ['x'], outputs: ['y'], name: 'n7' }] }));
     expect(op.message).toBe("unsupported op FrobnicateX (opset 17) at node 'n7'");
+    // Ops that only passes make (channels-last forms) are not ONNX ops.
+    const internal = importError(buildModel({ inputs: [{ name: 'x', dims: [1, 2, 2, 1] }], outputs: [{ name: 'y' }], nodes: [{ op: 'NhwcMaxPool', inputs: ['x'], outputs: ['y'], name: 'p', attrs: { kernel_shape: [1, 1] } }] }));
+    expect(internal.message).toBe("unsupported op NhwcMaxPool (opset 17) at node 'p'");
 
     const custom = importError(buildModel({
       inputs: [{ name: 'x', dims: [1] }], outputs: [{ name: 'y' }],

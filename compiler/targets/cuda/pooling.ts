@@ -2,7 +2,9 @@
 // window geometry of the reference (compiler/ops/pooling.ts planWindow: pads, auto_pad, strides,
 // dilations, ceil_mode). Padding never contributes a value; AveragePool divides by the taps inside
 // the input, or with count_include_pad by the taps inside the explicitly padded input. A fused
-// prologue is evaluated per tap (X(e)), the epilogue per output element.
+// prologue is evaluated per tap (X(e)), the epilogue per output element. NhwcMaxPool and
+// NhwcAveragePool (the channels-last pass's) read [N, spatial..., C]: adjacent threads take
+// adjacent channels, so every tap is a coalesced read.
 
 import type { CudaLaunch } from '../../artifact/format.js';
 import { planWindow, to3 } from '../../ops/pooling.js';
@@ -12,16 +14,18 @@ import { attrInt, attrInts, irAttrs } from './plan-attrs.js';
 import { anchorInputShape, inputReader } from './reduction.js';
 import { computeType, convert, gridStride, gridStrideLoop, indent, indexType, intLit, isFloatDtype, KernelParams, literal, numel, store, type Val } from './source.js';
 
-export const POOL_OPS: ReadonlySet<string> = new Set(['MaxPool', 'AveragePool']);
+export const POOL_OPS: ReadonlySet<string> = new Set(['MaxPool', 'AveragePool', 'NhwcMaxPool', 'NhwcAveragePool']);
 
 export function generatePool(ctx: KernelContext): CudaLaunch[] {
   const k = ctx.kernel;
-  const isMax = k.op === 'MaxPool';
+  const isMax = k.op === 'MaxPool' || k.op === 'NhwcMaxPool';
+  const channelsLast = k.op.startsWith('Nhwc');
   if (k.outputs.length > 1) throw ctx.refuse('with an Indices output');
   const dims = anchorInputShape(ctx);
   const xt = anchorInputDtype(ctx);
   if (!isFloatDtype(xt) && !(isMax && xt !== 'bool')) throw ctx.refuse(`on ${xt}`);
-  const sp = dims.slice(2);
+  const sp = channelsLast ? dims.slice(1, -1) : dims.slice(2);
+  const C = channelsLast ? dims[dims.length - 1]! : 1;
   if (sp.length < 1 || sp.length > 3) throw ctx.refuse(`with ${sp.length} spatial dims`);
   if (isMax && attrInt(k.attrs, 'storage_order', 0) !== 0) throw ctx.refuse('with storage_order=1');
   const kernel = attrInts(k.attrs, 'kernel_shape');
@@ -44,13 +48,19 @@ export function generatePool(ctx: KernelContext): CudaLaunch[] {
   const params = new KernelParams();
   const body: string[] = [...inputReader(ctx, params, dims, it)];
   const outPlane = OD * OH * OW;
+  // NCHW: i = nc * plane + spatial offset. NHWC: i = (n * plane + spatial offset) * C + c; `tapAt`
+  // is the input offset of the tap at (id, ih, iw).
+  const pos = channelsLast ? 'p' : 'i';
+  if (channelsLast) body.push(`const ${it} c = i % ${intLit(C)};`, `const ${it} p = i / ${intLit(C)};`);
   body.push(
-    `const ${it} nc = i / ${intLit(outPlane)};`,
-    `const int od = ${OD === 1 ? '0' : `(int)((i / ${intLit(OH * OW)}) % ${OD})`};`,
-    `const int oh = ${OH === 1 ? '0' : `(int)((i / ${OW}) % ${OH})`};`,
-    `const int ow = ${OW === 1 ? '0' : `(int)(i % ${OW})`};`,
+    `const ${it} nc = ${pos} / ${intLit(outPlane)};`,
+    `const int od = ${OD === 1 ? '0' : `(int)((${pos} / ${intLit(OH * OW)}) % ${OD})`};`,
+    `const int oh = ${OH === 1 ? '0' : `(int)((${pos} / ${OW}) % ${OH})`};`,
+    `const int ow = ${OW === 1 ? '0' : `(int)(${pos} % ${OW})`};`,
     `const ${it} plane = nc * ${intLit(D * H * W)};`,
   );
+  const spatial = `(${it})(id * ${H} + ih) * ${W} + iw`;
+  const tapAt = channelsLast ? `(plane + ${spatial}) * ${intLit(C)} + c` : `plane + ${spatial}`;
   const inf = literal(Infinity, xt);
   body.push(isMax ? `${ct} acc = ${isFloatDtype(xt) ? `-${inf}` : `(${ct})0`};` : `${ct} acc = 0;`, 'int cnt = 0;');
   const tap = (o: string, s: number, p: number, k: string, d: number) => `${o} * ${s} - ${p} + ${k} * ${d}`;
@@ -64,7 +74,7 @@ export function generatePool(ctx: KernelContext): CudaLaunch[] {
     `    for (int kw = 0; kw < ${KW}; kw++) {`,
     `      const int iw = ${tap('ow', sw, pw, 'kw', dw)};`,
     `      if (iw < 0 || iw >= ${W}) continue;`,
-    `      const ${ct} a = X(plane + (${it})(id * ${H} + ih) * ${W} + iw);`,
+    `      const ${ct} a = X(${tapAt});`,
     isMax ? '      if (cnt == 0 || a > acc) acc = a;' : '      acc += a;',
     '      cnt++;',
     '    }',

@@ -156,11 +156,15 @@ inline void gemm(const void* A, const void* B, void* Y, int dt, long long M, lon
 }
 
 inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, long long C, long long H, long long W, long long M,
-                   long long KH, long long KW, long long OH, long long OW, int sh, int sw, int ph, int pw, int dh, int dw, int group) {
+                   long long KH, long long KW, long long OH, long long OW, int sh, int sw, int ph, int pw, int dh, int dw, int group,
+                   int channelsLast = 0) {
   check(cudaDeviceSynchronize(), "before conv");
   const long long Cg = C / group, Mg = M / group;
   auto x = down(X, N * C * H * W, dt), w = down(Wt, M * Cg * KH * KW, dt);
   std::vector<unsigned char> y(size_t(N * M * OH * OW) * esize(dt));
+  auto xAt = [&](long long n, long long c, long long h, long long wi) { return channelsLast ? ((n * H + h) * W + wi) * C + c : ((n * C + c) * H + h) * W + wi; };
+  auto wAt = [&](long long m, long long c, long long h, long long wi) { return channelsLast ? ((m * KH + h) * KW + wi) * Cg + c : ((m * Cg + c) * KH + h) * KW + wi; };
+  auto yAt = [&](long long n, long long m, long long h, long long wi) { return channelsLast ? ((n * OH + h) * OW + wi) * M + m : ((n * M + m) * OH + h) * OW + wi; };
   for (long long n = 0; n < N; n++)
     for (long long m = 0; m < M; m++) {
       const long long g = m / Mg;
@@ -174,12 +178,26 @@ inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, 
               for (long long kw = 0; kw < KW; kw++) {
                 const long long iw = ow * sw - pw + kw * dw;
                 if (iw < 0 || iw >= W) continue;
-                acc += ld(x.data(), dt, ((n * C + g * Cg + c) * H + ih) * W + iw) * ld(w.data(), dt, ((m * Cg + c) * KH + kh) * KW + kw);
+                acc += ld(x.data(), dt, xAt(n, g * Cg + c, ih, iw)) * ld(w.data(), dt, wAt(m, c, kh, kw));
               }
             }
-          st(y.data(), dt, ((n * M + m) * OH + oh) * OW + ow, acc);
+          st(y.data(), dt, yAt(n, m, oh, ow), acc);
         }
     }
+  up(Y, y);
+}
+
+/** cuDNN's conv-bias-activation epilogue (emu_library.h's, on device buffers). */
+inline void bias_act(void* Y, const void* B, const void* Z, int dt, long long count, long long M, long long plane, int channelsLast, int relu) {
+  check(cudaDeviceSynchronize(), "before bias_act");
+  auto y = down(Y, count, dt), b = down(B, M, dt);
+  std::vector<unsigned char> z = Z ? down(Z, count, dt) : std::vector<unsigned char>();
+  for (long long i = 0; i < count; i++) {
+    const long long m = channelsLast ? i % M : (i / plane) % M;
+    double v = ld(y.data(), dt, i) + ld(b.data(), dt, m) + (Z ? ld(z.data(), dt, i) : 0.0);
+    if (relu && v < 0) v = 0;
+    st(y.data(), dt, i, v);
+  }
   up(Y, y);
 }
 

@@ -1,7 +1,8 @@
 // Plain reference implementations of the library calls a cuda plan makes (cuBLASLt MatMul/Gemm,
-// cuDNN Conv 2-D), with the semantics of the CudaKernelCode contract: Gemm leaves out beta * C and
-// Conv leaves out the bias (the generated `after` launch adds them), unless the kernel's
-// LibraryEpilogue asks the library for them (library_epilogue). Elements are read and written
+// cuDNN Conv 2-D, NCHW or NHWC), with the semantics of the CudaKernelCode contract: Gemm leaves out
+// beta * C and Conv leaves out the bias (the generated `after` launch adds them), unless the
+// kernel's LibraryEpilogue (library_epilogue) or a fused cuDNN epilogue (bias_act) asks the library
+// for them. Elements are read and written
 // in the slot's dtype (dt: 0 f32, 1 f16, 2 bf16, 3 f64) and accumulated in double.
 #pragma once
 
@@ -86,10 +87,17 @@ inline void gemm(const void* A, const void* B, void* Y, int dt, long long M, lon
     }
 }
 
-/** Y [N, M, OH, OW] = conv(X [N, C, H, W], W [M, C/group, KH, KW]), no bias. */
+/**
+ * Y [N, M, OH, OW] = conv(X [N, C, H, W], W [M, C/group, KH, KW]), no bias; with channelsLast
+ * (NhwcConv) X is [N, H, W, C], W [M, KH, KW, C/group] and Y [N, OH, OW, M].
+ */
 inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, long long C, long long H, long long W, long long M,
-                   long long KH, long long KW, long long OH, long long OW, int sh, int sw, int ph, int pw, int dh, int dw, int group) {
+                   long long KH, long long KW, long long OH, long long OW, int sh, int sw, int ph, int pw, int dh, int dw, int group,
+                   int channelsLast = 0) {
   const long long Cg = C / group, Mg = M / group;
+  auto xAt = [&](long long n, long long c, long long h, long long w) { return channelsLast ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w; };
+  auto wAt = [&](long long m, long long c, long long h, long long w) { return channelsLast ? ((m * KH + h) * KW + w) * Cg + c : ((m * Cg + c) * KH + h) * KW + w; };
+  auto yAt = [&](long long n, long long m, long long h, long long w) { return channelsLast ? ((n * OH + h) * OW + w) * M + m : ((n * M + m) * OH + h) * OW + w; };
   for (long long n = 0; n < N; n++)
     for (long long m = 0; m < M; m++) {
       const long long g = m / Mg;
@@ -103,10 +111,10 @@ inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, 
               for (long long kw = 0; kw < KW; kw++) {
                 const long long iw = ow * sw - pw + kw * dw;
                 if (iw < 0 || iw >= W) continue;
-                acc += ld(X, dt, ((n * C + g * Cg + c) * H + ih) * W + iw) * ld(Wt, dt, ((m * Cg + c) * KH + kh) * KW + kw);
+                acc += ld(X, dt, xAt(n, g * Cg + c, ih, iw)) * ld(Wt, dt, wAt(m, c, kh, kw));
               }
             }
-          st(Y, dt, ((n * M + m) * OH + oh) * OW + ow, acc);
+          st(Y, dt, yAt(n, m, oh, ow), acc);
         }
     }
 }
@@ -124,6 +132,19 @@ inline void library_epilogue(void* Y, int dt, long long count, long long M, long
     if (bias) v += ld(bias, dt, biasCount == N ? i % N : i / (M * N) * N + i % N);
     if (act == 1) v = v > 0 ? v : 0;
     if (act == 2) v = 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+    st(Y, dt, i, v);
+  }
+}
+
+/**
+ * cuDNN's conv-bias-activation epilogue, applied to Y after conv2d: Y = act(Y + B[m] + Z) over
+ * `count` elements, m the channel (innermost with channelsLast, else (i / plane) % M); Z may be null.
+ */
+inline void bias_act(void* Y, const void* B, const void* Z, int dt, long long count, long long M, long long plane, int channelsLast, int relu) {
+  for (long long i = 0; i < count; i++) {
+    const long long m = channelsLast ? i % M : (i / plane) % M;
+    double v = ld(Y, dt, i) + ld(B, dt, m) + (Z ? ld(Z, dt, i) : 0.0);
+    if (relu && v < 0) v = 0;
     st(Y, dt, i, v);
   }
 }
