@@ -41,17 +41,41 @@ export const TARGET_SKIPPED_PASSES: Record<Target, readonly string[]> = {
   cuda: ['fuse-attention'],
 };
 
+/** Smallest batch at which cuda plans run convolutions channels-last (see skippedPasses). */
+export const CUDA_CHANNELS_LAST_MIN_BATCH = 32;
+
 /**
- * The passes skipped for a target and precision: TARGET_SKIPPED_PASSES, except that fp16/bf16
- * cuda plans run fuse-attention, because their Attention gets the tensor-core kernel
+ * The passes skipped for a target, precision and batch (the largest leading dim of the bound
+ * inputs; undefined: not known, no batch-dependent skips): TARGET_SKIPPED_PASSES, except that
+ * fp16/bf16 cuda plans run fuse-attention, because their Attention gets the tensor-core kernel
  * (attention-mma.ts: one launch instead of two GEMMs, a softmax and the mask/scale kernels).
  * fp32/tf32 keep it decomposed: their Attention would be the scalar row kernel, slower than
- * cuBLASLt's (TF32) GEMMs.
+ * cuBLASLt's (TF32) GEMMs. Measured on an H200 (fp16, resnet50 / mobilenet_v2), cuDNN's NHWC
+ * convolutions win at batch 64 (resnet50 8.3 vs 11.7 ms per run, inputs copied in) and lose at
+ * batch 1 (3.1 vs 1.9 ms; mobilenet_v2 1.8 vs 0.9 ms), so channels-last waits for a batch of
+ * CUDA_CHANNELS_LAST_MIN_BATCH. Head-split projections at a batch above 1 become MatMuls whose A
+ * broadcasts over the heads, one strided cuBLASLt call per head (gpt2 fp16 at batch 16 ran 3.5 ms
+ * with them, 3.2 ms in an earlier build without them), so cuda keeps them for batch 1.
  */
-export function skippedPasses(target: Target, precision: Precision): readonly string[] {
-  const base = TARGET_SKIPPED_PASSES[target];
-  if (target === 'cuda' && (precision === 'fp16' || precision === 'bf16')) return base.filter((p) => p !== 'fuse-attention');
-  return base;
+export function skippedPasses(target: Target, precision: Precision, batch?: number): readonly string[] {
+  let skip = [...TARGET_SKIPPED_PASSES[target]];
+  if (target === 'cuda' && (precision === 'fp16' || precision === 'bf16')) skip = skip.filter((p) => p !== 'fuse-attention');
+  if (target === 'cuda' && batch !== undefined) {
+    if (batch < CUDA_CHANNELS_LAST_MIN_BATCH) skip.push('channels-last');
+    if (batch > 1) skip.push('fuse-projection-views');
+  }
+  return skip;
+}
+
+/** The largest leading dim of the graph's inputs once `shapes` binds them (undefined if none is known). */
+function leadingBatch(graph: Graph, shapes: ReadonlyMap<string, readonly number[]> | undefined): number | undefined {
+  let batch: number | undefined;
+  for (const input of graph.inputs) {
+    const bound = shapes?.get(input.name)?.[0];
+    const d = bound ?? input.type.shape[0];
+    if (typeof d === 'number') batch = Math.max(batch ?? 0, d);
+  }
+  return batch;
 }
 
 export interface CompileOptions {
@@ -66,6 +90,8 @@ export interface CompileOptions {
   compileTo?: Phase;
   /** Run the IR verifier after every pass. */
   verify?: boolean;
+  /** Optimizer passes not to run (--disable-pass), on top of what the target skips. */
+  disablePasses?: readonly string[];
   /**
    * Run the optimizer (-O1, the default): pattern passes, and kernel fusion where the target's
    * executor runs fused kernels (TARGET_RUNS_FUSED_KERNELS). -O0: one kernel per imported node.
@@ -106,9 +132,9 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   const precision = options.precision ?? 'fp32';
   if (target === 'cpu' && precision !== 'fp32') throw diagnostic('badFlag', { reason: `--precision ${precision} is not available for --target cpu (use fp32)` });
   const optimize = options.optimize ?? true;
-  const skip = !optimize
-    ? OPTIMIZER_PASSES
-    : [...skippedPasses(target, precision), ...(options.optimize === undefined && !TARGET_RUNS_FUSED_KERNELS[target] ? ['fuse'] : [])];
+  for (const name of options.disablePasses ?? []) {
+    if (!OPTIMIZER_PASSES.includes(name)) throw diagnostic('badFlag', { reason: `--disable-pass ${name}: only optimizer passes can be disabled (${OPTIMIZER_PASSES.join(', ')})` });
+  }
   const timings: Record<string, number> = {};
   let t = performance.now();
   const lap = (stage: string) => {
@@ -121,6 +147,13 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   const graph = imported.graph;
   const onnxNodeCount = graph.nodes.length;
   lap('import');
+  const skip = !optimize
+    ? OPTIMIZER_PASSES
+    : [
+        ...skippedPasses(target, precision, leadingBatch(graph, options.shapes)),
+        ...(options.optimize === undefined && !TARGET_RUNS_FUSED_KERNELS[target] ? ['fuse'] : []),
+        ...(options.disablePasses ?? []),
+      ];
   const pipeline = runPipeline(graph, {
     shapeBindings: options.shapes,
     valueBindings: options.values,

@@ -2,7 +2,7 @@
 """The PyTorch side of `npm run bench:gpu` (scripts/bench-gpu.sh), run on a machine with a CUDA GPU.
 
     python3 scripts/bench_gpu_torch.py --out bench-gpu [--models resnet50,mobilenet_v2,bert,gpt2]
-        [--iters 200] [--skip-compile]
+        [--iters 200] [--skip-compile | --compile-budget SECONDS]
 
 For every model (random weights, scripts/export-models.py's builders): exports it to ONNX once
 (TorchScript exporter, opset 17, dynamic batch), then for batch 1 and the large batch
@@ -89,12 +89,15 @@ def main() -> int:
     ap.add_argument("--models", default=",".join(BATCHES))
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--skip-compile", action="store_true", help="time eager only (torch.compile takes minutes)")
+    ap.add_argument("--compile-budget", type=float, default=0,
+                    help="seconds of torch.compile for the whole run (0: no limit); configurations after it is spent are timed eager only")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     report = {"torch": torch.__version__, "card": card_rates(), "models": []}
+    compile_seconds = 0.0
     print(f"card: {report['card']}", flush=True)
     for name in a.models.split(","):
         spec = export_models.build_full_model(name, 1, SEQ, "sdpa")
@@ -137,14 +140,23 @@ def main() -> int:
                 eager = cuda_time_ms(lambda: half(*dev16), a.iters)
                 entry["eagerMs"] = statistics.median(eager)
                 entry["eagerPeakBytes"] = torch.cuda.max_memory_allocated() - base + sum(p.numel() * p.element_size() for p in half.parameters())
-                if not a.skip_compile:
+                if a.skip_compile:
+                    pass
+                elif a.compile_budget and compile_seconds >= a.compile_budget:
+                    entry["compileSkipped"] = f"the {a.compile_budget:.0f} s compile budget was spent"
+                else:
+                    t0 = time.time()
                     compiled = torch.compile(half, mode="reduce-overhead")
                     for _ in range(3):
                         compiled(*dev16)
+                    entry["compileSeconds"] = time.time() - t0
+                    compile_seconds += entry["compileSeconds"]
                     entry["compiledMs"] = statistics.median(cuda_time_ms(lambda: compiled(*dev16), a.iters))
                     torch._dynamo.reset()
             report["models"].append(entry)
             print(json.dumps(entry), flush=True)
+            # Written after every configuration, so a run cut short keeps what it measured.
+            (out / "torch.json").write_text(json.dumps(report, indent=2))
         del module
         torch.cuda.empty_cache()
     (out / "torch.json").write_text(json.dumps(report, indent=2))

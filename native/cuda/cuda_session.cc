@@ -353,6 +353,10 @@ struct CudaSession::Impl {
       auto op = spec.cuda.library == "cublaslt" ? CreateCublasLtOp(ctx) : CreateCudnnConvOp(ctx);
       if (!op.ok()) return InKernel(op.status(), k, spec);
       kb.library = op.take();
+      if (kb.library->replacesAfter() && !kb.after.empty()) {
+        Status s = KeepFasterEpilogue(kb, ctx.searchWorkspace, ctx.searchWorkspaceBytes);
+        if (!s.ok()) return InKernel(s, k, spec);
+      }
       need = std::max(need, kb.library->workspaceBytes());
     }
     search.reset();
@@ -360,6 +364,51 @@ struct CudaSession::Impl {
     if (!ws.ok()) return ws.status();
     workspace = ws.take();
     return Status::Ok();
+  }
+
+  /**
+   * A library op that can fold the kernel's epilogue into its own call (cuDNN's
+   * conv-bias-activation) against the plain call plus the generated launch: each timed on the stream
+   * (two warm-up runs, then the median of five); the faster is kept. cuDNN may run the fused form as
+   * several kernels of its own, which at small sizes loses to one generated launch.
+   */
+  Status KeepFasterEpilogue(KernelBinding& kb, void* scratch, size_t scratchBytes) {
+    cudaEvent_t start = nullptr, stop = nullptr;
+    MCPC_CUDA_RETURN_IF_ERROR(cudaEventCreate(&start), "cudaEventCreate");
+    MCPC_CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop), "cudaEventCreate");
+    auto once = [&]() -> Status {
+      MCPC_RETURN_IF_ERROR(kb.library->Enqueue(stream, scratch, scratchBytes));
+      if (!kb.library->replacesAfter()) {
+        for (const LaunchBinding& b : kb.after) MCPC_RETURN_IF_ERROR(Launch(b, true));
+      }
+      return Status::Ok();
+    };
+    auto median = [&](float* ms) -> Status {
+      for (int w = 0; w < 2; ++w) MCPC_RETURN_IF_ERROR(once());
+      std::vector<float> runs;
+      for (int r = 0; r < 5; ++r) {
+        MCPC_CUDA_RETURN_IF_ERROR(cudaEventRecord(start, stream), "cudaEventRecord");
+        MCPC_RETURN_IF_ERROR(once());
+        MCPC_CUDA_RETURN_IF_ERROR(cudaEventRecord(stop, stream), "cudaEventRecord");
+        MCPC_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(stop), "cudaEventSynchronize");
+        float t = 0;
+        MCPC_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&t, start, stop), "cudaEventElapsedTime");
+        runs.push_back(t);
+      }
+      std::nth_element(runs.begin(), runs.begin() + 2, runs.end());
+      *ms = runs[2];
+      return Status::Ok();
+    };
+    float fused = 0, plain = 0;
+    Status s = median(&fused);
+    if (s.ok()) {
+      kb.library->useFusedEpilogue(false);
+      s = median(&plain);
+      kb.library->useFusedEpilogue(s.ok() && fused < plain);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return s;
   }
 
   Status Launch(const LaunchBinding& b, bool check) {

@@ -65,12 +65,15 @@ class CudnnConvOp : public LibraryOp {
   size_t workspaceBytes() const override { return workspace_; }
   size_t extraDeviceBytes() const override { return padded_ ? padded_->bytes() : 0; }
   bool replacesAfter() const override { return fused_; }
+  void useFusedEpilogue(bool on) override { fused_ = on && fusable_; }
 
   cudnnHandle_t dnn_ = nullptr;
   cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr, b_ = nullptr;
   cudnnActivationDescriptor_t act_ = nullptr;
   /** Running cudnnConvolutionBiasActivationForward with bias bData_ and residual zData_ (or none). */
   bool fused_ = false;
+  /** The fused call passed its test run at load. */
+  bool fusable_ = false;
   const void* bData_ = nullptr;
   const void* zData_ = nullptr;
   cudnnFilterDescriptor_t w_ = nullptr;
@@ -158,6 +161,7 @@ Status TryFuseEpilogue(CudnnConvOp* op, const LibraryContext& ctx, cudnnDataType
     cudaGetLastError();
     op->fused_ = false;
   }
+  op->fusable_ = op->fused_;
   return Status::Ok();
 }
 
@@ -360,12 +364,23 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
   }
   // The session's workspace is the largest any kernel takes: among the candidates within 10% of
   // the fastest, the one with the smallest workspace goes first (big FFT/Winograd workspaces
-  // rarely buy more than that), then the rest by speed.
+  // rarely buy more than that), then the rest by speed. A workspace above the plan's budget (half
+  // its arena, at least 1 MiB: at batch 1 a 40 MiB workspace would be most of resnet50's device
+  // memory) is kept only when no candidate within the budget is within 30% of it.
   if (!candidates.empty() && candidates.front().ms > 0) {
     const float limit = candidates.front().ms * 1.10f + 1e-3f;
     size_t best = 0;
     for (size_t i = 1; i < candidates.size(); ++i) {
       if (candidates[i].ms <= limit && candidates[i].workspace < candidates[best].workspace) best = i;
+    }
+    const size_t budget = std::max<size_t>(size_t(1) << 20, ctx.plan.arenaSize / 2);
+    if (candidates[best].workspace > budget) {
+      for (size_t i = 0; i < candidates.size(); ++i) {
+        if (candidates[i].workspace <= budget && candidates[i].ms <= candidates[best].ms * 1.30f + 1e-3f) {
+          best = i;
+          break;  // the fastest within the budget: candidates are in cuDNN's order, fastest first
+        }
+      }
     }
     std::rotate(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(best), candidates.begin() + static_cast<std::ptrdiff_t>(best) + 1);
   }

@@ -30,6 +30,8 @@ class LibraryOp {
   virtual size_t extraDeviceBytes() const { return 0; }
   /** The op also computes the kernel's `after` launches (a fused cuDNN epilogue): skip them. */
   virtual bool replacesAfter() const { return false; }
+  /** Switches a fused epilogue off (the `after` launches run) or back on; the session keeps the faster form. */
+  virtual void useFusedEpilogue(bool on) { (void)on; }
 };
 
 /** What preparing a library op sees. */
