@@ -41,11 +41,11 @@ void KernelProfile::Report(const Plan& plan, const char* what) const {
   const double perRun = static_cast<double>(runs);
   if (!path.empty()) {
     if (FILE* f = std::fopen(path.c_str(), "w")) {
-      std::fprintf(f, "kernel,op,source,shape,runs,total_us,min_us\n");
+      std::fprintf(f, "kernel,op,source,shape,runs,total_us,min_us,note\n");
       for (size_t k = 0; k < n; ++k) {
         const KernelSpec& spec = plan.kernels[k];
-        std::fprintf(f, "%zu,%s,%s,%s,%llu,%.1f,%.1f\n", k, spec.op.c_str(), spec.source.c_str(), ShapeOf(plan, spec).c_str(),
-                     static_cast<unsigned long long>(runs), totalUs[k], minUs[k]);
+        std::fprintf(f, "%zu,%s,%s,%s,%llu,%.1f,%.1f,%s\n", k, spec.op.c_str(), spec.source.c_str(), ShapeOf(plan, spec).c_str(),
+                     static_cast<unsigned long long>(runs), totalUs[k], minUs[k], k < notes.size() ? notes[k].c_str() : "");
       }
       std::fclose(f);
     }
@@ -83,8 +83,8 @@ void KernelProfile::Report(const Plan& plan, const char* what) const {
   for (size_t i = 0; i < std::min<size_t>(n, 25); ++i) {
     const size_t k = order[i];
     const KernelSpec& spec = plan.kernels[k];
-    std::fprintf(stderr, "  #%-4zu %-12s %-48s %-16s best %8.1f us  mean %8.1f us\n", k, spec.op.c_str(), spec.source.c_str(), ShapeOf(plan, spec).c_str(),
-                 minUs[k], totalUs[k] / perRun);
+    std::fprintf(stderr, "  #%-4zu %-12s %-48s %-16s best %8.1f us  mean %8.1f us  %s\n", k, spec.op.c_str(), spec.source.c_str(),
+                 ShapeOf(plan, spec).c_str(), minUs[k], totalUs[k] / perRun, k < notes.size() ? notes[k].c_str() : "");
   }
 }
 

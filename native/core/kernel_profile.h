@@ -19,6 +19,8 @@ struct KernelProfile {
   /** Per kernel: microseconds summed over the runs, and the best run (robust on a loaded machine). */
   std::vector<double> totalUs;
   std::vector<double> minUs;
+  /** Per kernel: how it ran (a library's algorithm), printed beside it; may be empty. */
+  std::vector<std::string> notes;
 
   /** Reads MCPC_PROFILE; when set, sizes the tables for `kernels` kernels. */
   void Configure(size_t kernels);

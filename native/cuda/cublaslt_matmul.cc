@@ -9,12 +9,13 @@
 // Gemm's C) as cuBLASLt's C with the output's layout, the bias row as CUBLASLT_EPILOGUE_BIAS (our
 // columns are cuBLASLt's rows), Relu and tanh Gelu as its RELU/GELU epilogues.
 // Algorithm: cuBLASLt's heuristic proposes up to kCandidates; with more than one, each is timed on
-// the session's stream at load and the fastest is kept (the one with the smaller workspace when
+// the GPU at load (GraphTimeUs) and the fastest is kept (the one with the smaller workspace when
 // within 3%), so the shared workspace is only as large as the chosen algorithms need.
 #include <algorithm>
 #include <vector>
 
 #include "cuda_check.h"
+#include "gpu_timer.h"
 #include "library_ops.h"
 
 namespace mcpc {
@@ -58,6 +59,9 @@ class CublasLtOp : public LibraryOp {
   }
 
   size_t workspaceBytes() const override { return workspace_; }
+  std::string describe() const override {
+    return "cublaslt " + std::to_string(calls_.size()) + (calls_.size() == 1 ? " call" : " calls") + ", workspace " + std::to_string(workspace_ >> 10) + " KiB";
+  }
 
   cublasLtHandle_t lt_ = nullptr;
   cublasLtMatmulDesc_t desc_ = nullptr;
@@ -113,57 +117,41 @@ Status SetLayoutBatch(cublasLtMatrixLayout_t l, int32_t count, int64_t stride) {
 }
 
 /**
- * Times each candidate on the stream (two warm-up calls, then the median of five) and keeps the
- * fastest, or the one with the smallest workspace within 3% of it. A candidate that fails to run
- * is skipped; without a search workspace or with one candidate, the heuristic's first is kept.
+ * Times each candidate on the GPU (GraphTimeUs) and keeps the fastest, or the one with the smallest
+ * workspace within 3% of it. A candidate that fails to run is skipped; without a search workspace
+ * or with one candidate, the heuristic's first is kept.
  */
 Status ChooseAlgorithm(const LibraryContext& ctx, CublasLtOp* op, const std::vector<cublasLtMatmulHeuristicResult_t>& candidates) {
   op->algo_ = candidates.front().algo;
   op->workspace_ = candidates.front().workspaceSize;
   if (candidates.size() == 1 || !ctx.searchWorkspace) return Status::Ok();
-  cudaEvent_t start = nullptr, stop = nullptr;
-  MCPC_CUDA_RETURN_IF_ERROR(cudaEventCreate(&start), "cudaEventCreate");
-  MCPC_CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop), "cudaEventCreate");
   struct Timed {
     size_t index;
-    float ms;
+    float us;
   };
   std::vector<Timed> timed;
   for (size_t i = 0; i < candidates.size(); ++i) {
     if (candidates[i].workspaceSize > ctx.searchWorkspaceBytes) continue;
     op->algo_ = candidates[i].algo;
-    bool ok = true;
-    for (int w = 0; w < 2 && ok; ++w) ok = op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes).ok();
-    if (ok) ok = cudaStreamSynchronize(ctx.stream) == cudaSuccess;
-    std::vector<float> runs;
-    for (int r = 0; r < 5 && ok; ++r) {
-      ok = cudaEventRecord(start, ctx.stream) == cudaSuccess && op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes).ok() &&
-           cudaEventRecord(stop, ctx.stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess;
-      float ms = 0;
-      if (ok) ok = cudaEventElapsedTime(&ms, start, stop) == cudaSuccess;
-      runs.push_back(ms);
-    }
-    if (!ok) {
+    StatusOr<float> us = GraphTimeUs(ctx.stream, 10, [&] { return op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes); });
+    if (us.ok()) {
+      timed.push_back({i, us.value()});
+    } else {
       cudaGetLastError();
       cudaStreamSynchronize(ctx.stream);
-      continue;
     }
-    std::nth_element(runs.begin(), runs.begin() + 2, runs.end());
-    timed.push_back({i, runs[2]});
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   if (timed.empty()) {
     op->algo_ = candidates.front().algo;
     return Status::Ok();
   }
   const Timed* fastest = &timed.front();
   for (const Timed& t : timed) {
-    if (t.ms < fastest->ms) fastest = &t;
+    if (t.us < fastest->us) fastest = &t;
   }
   const Timed* best = fastest;
   for (const Timed& t : timed) {
-    if (t.ms <= fastest->ms * 1.03f && candidates[t.index].workspaceSize < candidates[best->index].workspaceSize) best = &t;
+    if (t.us <= fastest->us * 1.03f && candidates[t.index].workspaceSize < candidates[best->index].workspaceSize) best = &t;
   }
   op->algo_ = candidates[best->index].algo;
   op->workspace_ = candidates[best->index].workspaceSize;

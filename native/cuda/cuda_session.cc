@@ -14,7 +14,7 @@
 #include "cuda_check.h"
 #include "cuda_env.h"
 #include "cuda_session.h"
-
+#include "gpu_timer.h"
 #include "kernel_profile.h"
 #include "library_ops.h"
 #include "nvrtc_module.h"
@@ -368,47 +368,25 @@ struct CudaSession::Impl {
 
   /**
    * A library op that can fold the kernel's epilogue into its own call (cuDNN's
-   * conv-bias-activation) against the plain call plus the generated launch: each timed on the stream
-   * (two warm-up runs, then the median of five); the faster is kept. cuDNN may run the fused form as
-   * several kernels of its own, which at small sizes loses to one generated launch.
+   * conv-bias-activation) against the plain call plus the generated launch, each timed on the GPU
+   * (GraphTimeUs); the faster is kept. cuDNN may run the fused form as several kernels of its
+   * own, which at small sizes loses to one generated launch.
    */
   Status KeepFasterEpilogue(KernelBinding& kb, void* scratch, size_t scratchBytes) {
-    cudaEvent_t start = nullptr, stop = nullptr;
-    MCPC_CUDA_RETURN_IF_ERROR(cudaEventCreate(&start), "cudaEventCreate");
-    MCPC_CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop), "cudaEventCreate");
     auto once = [&]() -> Status {
       MCPC_RETURN_IF_ERROR(kb.library->Enqueue(stream, scratch, scratchBytes));
       if (!kb.library->replacesAfter()) {
-        for (const LaunchBinding& b : kb.after) MCPC_RETURN_IF_ERROR(Launch(b, true));
+        for (const LaunchBinding& b : kb.after) MCPC_RETURN_IF_ERROR(Launch(b, false));
       }
       return Status::Ok();
     };
-    auto median = [&](float* ms) -> Status {
-      for (int w = 0; w < 2; ++w) MCPC_RETURN_IF_ERROR(once());
-      std::vector<float> runs;
-      for (int r = 0; r < 5; ++r) {
-        MCPC_CUDA_RETURN_IF_ERROR(cudaEventRecord(start, stream), "cudaEventRecord");
-        MCPC_RETURN_IF_ERROR(once());
-        MCPC_CUDA_RETURN_IF_ERROR(cudaEventRecord(stop, stream), "cudaEventRecord");
-        MCPC_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(stop), "cudaEventSynchronize");
-        float t = 0;
-        MCPC_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&t, start, stop), "cudaEventElapsedTime");
-        runs.push_back(t);
-      }
-      std::nth_element(runs.begin(), runs.begin() + 2, runs.end());
-      *ms = runs[2];
-      return Status::Ok();
-    };
-    float fused = 0, plain = 0;
-    Status s = median(&fused);
-    if (s.ok()) {
-      kb.library->useFusedEpilogue(false);
-      s = median(&plain);
-      kb.library->useFusedEpilogue(s.ok() && fused < plain);
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return s;
+    StatusOr<float> fused = GraphTimeUs(stream, 10, once);
+    kb.library->useFusedEpilogue(false);
+    StatusOr<float> plain = GraphTimeUs(stream, 10, once);
+    if (!plain.ok()) return plain.status();  // the plain form must run
+    kb.library->useFusedEpilogue(fused.ok() && fused.value() < plain.value());
+    if (!fused.ok()) cudaGetLastError();
+    return Status::Ok();
   }
 
   Status Launch(const LaunchBinding& b, bool check) {
@@ -619,6 +597,12 @@ StatusOr<std::unique_ptr<CudaSession>> CudaSession::Create(Plan plan, const Weig
   impl->SetUpL2Window();
   MCPC_RETURN_IF_ERROR(impl->CompileModule());
   MCPC_RETURN_IF_ERROR(impl->PrepareKernels());
+  if (impl->profile.enabled) {
+    impl->profile.notes.resize(impl->kernels.size());
+    for (size_t k = 0; k < impl->kernels.size(); ++k) {
+      if (impl->kernels[k].library) impl->profile.notes[k] = impl->kernels[k].library->describe();
+    }
+  }
   MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(impl->stream), "preparing the session");
   return std::unique_ptr<CudaSession>(new CudaSession(std::move(impl)));
 }

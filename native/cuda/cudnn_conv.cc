@@ -5,8 +5,9 @@
 // sides and the rest is a zero border of a padded copy of X (zeroed once at load; each run copies
 // X into its interior with one 3-D memcpy, which a graph captures like a kernel: NCHW copies
 // planes of W columns, NHWC images of H rows of W*C elements). 1-D convs run as 2-D with H = 1.
-// The algorithm is benchmarked at load (cudnnFindConvolutionForwardAlgorithmEx), test-run, and
-// fixed; precision fp32 admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor cores.
+// The algorithm is chosen at load: cuDNN lists the candidates (cudnnFindConvolutionForwardAlgorithmEx),
+// each is test-run and timed on the GPU (GraphTimeUs), and the choice is fixed; precision fp32
+// admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor cores.
 // A kernel whose epilogue is exactly act(y + bias + z) (fusedEpilogue) then tries
 // cudnnConvolutionBiasActivationForward with that algorithm; where cuDNN refuses it, the
 // generated epilogue launch runs after the plain convolution as before.
@@ -16,6 +17,7 @@
 
 #include "cuda_check.h"
 #include "cuda_session.h"
+#include "gpu_timer.h"
 #include "kernels/window.h"
 #include "library_ops.h"
 
@@ -66,6 +68,11 @@ class CudnnConvOp : public LibraryOp {
   size_t extraDeviceBytes() const override { return padded_ ? padded_->bytes() : 0; }
   bool replacesAfter() const override { return fused_; }
   void useFusedEpilogue(bool on) override { fused_ = on && fusable_; }
+  std::string describe() const override {
+    return "cudnn algo " + std::to_string(static_cast<int>(algo_)) + (channelsLast_ ? " nhwc" : " nchw") + ", workspace " +
+           std::to_string(workspace_ >> 10) + " KiB, timed " + std::to_string(static_cast<int>(foundUs_)) + " us" +
+           (fused_ ? ", conv-bias-activation" : fusable_ ? ", conv + launch (faster than conv-bias-activation)" : "");
+  }
 
   cudnnHandle_t dnn_ = nullptr;
   cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr, b_ = nullptr;
@@ -74,6 +81,9 @@ class CudnnConvOp : public LibraryOp {
   bool fused_ = false;
   /** The fused call passed its test run at load. */
   bool fusable_ = false;
+  bool channelsLast_ = false;
+  /** GPU time of the chosen algorithm per call, measured at load (GraphTimeUs). */
+  float foundUs_ = 0;
   const void* bData_ = nullptr;
   const void* zData_ = nullptr;
   cudnnFilterDescriptor_t w_ = nullptr;
@@ -362,44 +372,60 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     if (need > ctx.maxWorkspaceBytes || need > ctx.searchWorkspaceBytes) continue;
     candidates.push_back({r.algo, runMath, r.time, need});
   }
-  // The session's workspace is the largest any kernel takes: among the candidates within 10% of
-  // the fastest, the one with the smallest workspace goes first (big FFT/Winograd workspaces
-  // rarely buy more than that), then the rest by speed. A workspace above the plan's budget (half
+  // Each candidate runs once (its test) and is then timed on the GPU alone (GraphTimeUs: cuDNN's
+  // benchmark above includes the legacy API's host work per call, which at batch 1 outweighs the
+  // kernels and ranks them by noise). The session's workspace is the largest any kernel takes:
+  // among the candidates within 10% of the fastest, the one with the smallest workspace wins (big
+  // FFT/Winograd workspaces rarely buy more than that); a workspace above the plan's budget (half
   // its arena, at least 1 MiB: at batch 1 a 40 MiB workspace would be most of resnet50's device
   // memory) is kept only when no candidate within the budget is within 30% of it.
-  if (!candidates.empty() && candidates.front().ms > 0) {
-    const float limit = candidates.front().ms * 1.10f + 1e-3f;
-    size_t best = 0;
-    for (size_t i = 1; i < candidates.size(); ++i) {
-      if (candidates[i].ms <= limit && candidates[i].workspace < candidates[best].workspace) best = i;
+  struct Timed {
+    size_t index;
+    float us;
+  };
+  std::vector<Timed> timed;
+  std::string tried;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const Candidate& c = candidates[i];
+    if (cudnnSetConvolutionMathType(op->conv_, c.math) != CUDNN_STATUS_SUCCESS) continue;
+    op->algo_ = c.algo;
+    op->workspace_ = c.workspace;
+    StatusOr<float> us = GraphTimeUs(ctx.stream, 10, [&] { return op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes); });
+    if (us.ok()) {
+      timed.push_back({i, us.value()});
+      continue;
+    }
+    cudaGetLastError();
+    MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (Conv test run)");
+    tried += (tried.empty() ? "" : "; ") + std::string("algo ") + std::to_string(static_cast<int>(c.algo)) + "/" + MathName(c.math) + ": " +
+             us.status().message();
+  }
+  if (!timed.empty()) {
+    size_t fastest = 0;
+    for (size_t t = 1; t < timed.size(); ++t) {
+      if (timed[t].us < timed[fastest].us) fastest = t;
+    }
+    size_t best = fastest;
+    for (size_t t = 0; t < timed.size(); ++t) {
+      if (timed[t].us <= timed[fastest].us * 1.10f && candidates[timed[t].index].workspace < candidates[timed[best].index].workspace) best = t;
     }
     const size_t budget = std::max<size_t>(size_t(1) << 20, ctx.plan.arenaSize / 2);
-    if (candidates[best].workspace > budget) {
-      for (size_t i = 0; i < candidates.size(); ++i) {
-        if (candidates[i].workspace <= budget && candidates[i].ms <= candidates[best].ms * 1.30f + 1e-3f) {
-          best = i;
-          break;  // the fastest within the budget: candidates are in cuDNN's order, fastest first
+    if (candidates[timed[best].index].workspace > budget) {
+      for (size_t t = 0; t < timed.size(); ++t) {
+        if (candidates[timed[t].index].workspace <= budget && timed[t].us <= timed[best].us * 1.30f &&
+            (candidates[timed[best].index].workspace > budget || timed[t].us < timed[best].us)) {
+          best = t;
         }
       }
     }
-    std::rotate(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(best), candidates.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-  }
-  std::string tried;
-  for (const Candidate& c : candidates) {
-    const cudnnMathType_t runMath = c.math;
-    if (cudnnSetConvolutionMathType(op->conv_, runMath) != CUDNN_STATUS_SUCCESS) continue;
-    const size_t need = c.workspace;
-    // A test run (on whatever the buffers hold) proves the pair works before it is fixed.
+    const Candidate& c = candidates[timed[best].index];
+    MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(op->conv_, c.math), "cudnnSetConvolutionMathType");
     op->algo_ = c.algo;
-    op->workspace_ = need;
-    Status s = op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes);
-    if (s.ok()) MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (Conv test run)");
-    if (s.ok()) {
-      if (spec.cuda.fusedEpilogue) MCPC_RETURN_IF_ERROR(TryFuseEpilogue(op.get(), ctx, dataType, channelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, yd));
-      return std::unique_ptr<LibraryOp>(std::move(op));
-    }
-    cudaGetLastError();
-    tried += (tried.empty() ? "" : "; ") + std::string("algo ") + std::to_string(static_cast<int>(c.algo)) + "/" + MathName(runMath) + ": " + s.message();
+    op->workspace_ = c.workspace;
+    op->channelsLast_ = channelsLast;
+    op->foundUs_ = timed[best].us;
+    if (spec.cuda.fusedEpilogue) MCPC_RETURN_IF_ERROR(TryFuseEpilogue(op.get(), ctx, dataType, channelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, yd));
+    return std::unique_ptr<LibraryOp>(std::move(op));
   }
   return MCPC_ERROR(MCPC_E_UNSUPPORTED, "cuDNN has no usable algorithm for Conv of %s X %s by W %s (precision %s)%s%s", DTypeName(sx.dtype),
                     DimsText(xd).c_str(), DimsText(wd).c_str(), ctx.plan.precision.c_str(), tried.empty() ? "" : ": ", tried.c_str());

@@ -30,6 +30,8 @@ class LibraryOp {
   virtual size_t extraDeviceBytes() const { return 0; }
   /** The op also computes the kernel's `after` launches (a fused cuDNN epilogue): skip them. */
   virtual bool replacesAfter() const { return false; }
+  /** One line on how the op runs (algorithm, workspace), for MCPC_PROFILE reports. */
+  virtual std::string describe() const { return ""; }
   /** Switches a fused epilogue off (the `after` launches run) or back on; the session keeps the faster form. */
   virtual void useFusedEpilogue(bool on) { (void)on; }
 };
