@@ -124,7 +124,7 @@ Status SetLayoutBatch(cublasLtMatrixLayout_t l, int32_t count, int64_t stride) {
 Status ChooseAlgorithm(const LibraryContext& ctx, CublasLtOp* op, const std::vector<cublasLtMatmulHeuristicResult_t>& candidates) {
   op->algo_ = candidates.front().algo;
   op->workspace_ = candidates.front().workspaceSize;
-  if (candidates.size() == 1 || !ctx.searchWorkspace) return Status::Ok();
+  if (candidates.size() == 1 || !ctx.searchWorkspace || !ctx.tune) return Status::Ok();
   struct Timed {
     size_t index;
     float us;

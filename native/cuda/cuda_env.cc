@@ -20,6 +20,7 @@ CudaEnv ReadCudaEnv() {
   CudaEnv env;
   if (const char* g = Get("MCPC_CUDA_GRAPH")) env.graph = std::strcmp(g, "0") != 0;
   if (const char* s = Get("MCPC_CUDA_SYNC")) env.syncEachKernel = std::strcmp(s, "0") != 0;
+  if (const char* t = Get("MCPC_CUDA_TUNE")) env.tune = std::strcmp(t, "0") != 0;
   if (env.syncEachKernel) env.graph = false;
   if (const char* dir = Get("MCPC_CACHE_DIR")) {
     if (std::strcmp(dir, "off") != 0) env.cacheDir = dir;

@@ -350,10 +350,11 @@ struct CudaSession::Impl {
       ctx.searchWorkspace = search ? search->data() : nullptr;
       ctx.searchWorkspaceBytes = search ? search->bytes() : 0;
       ctx.maxWorkspaceBytes = spec.cuda.library == "cublaslt" ? kCublasWorkspace : kCudnnWorkspace;
+      ctx.tune = env.tune;
       auto op = spec.cuda.library == "cublaslt" ? CreateCublasLtOp(ctx) : CreateCudnnConvOp(ctx);
       if (!op.ok()) return InKernel(op.status(), k, spec);
       kb.library = op.take();
-      if (kb.library->replacesAfter() && !kb.after.empty()) {
+      if (env.tune && kb.library->replacesAfter() && !kb.after.empty()) {
         Status s = KeepFasterEpilogue(kb, ctx.searchWorkspace, ctx.searchWorkspaceBytes);
         if (!s.ok()) return InKernel(s, k, spec);
       }

@@ -6,13 +6,15 @@
 // X into its interior with one 3-D memcpy, which a graph captures like a kernel: NCHW copies
 // planes of W columns, NHWC images of H rows of W*C elements). 1-D convs run as 2-D with H = 1.
 // The algorithm is chosen at load: cuDNN lists the candidates (cudnnFindConvolutionForwardAlgorithmEx),
-// each is test-run and timed on the GPU (GraphTimeUs), and the choice is fixed; precision fp32
-// admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor cores.
+// each is test-run and timed on the GPU (GraphTimeUs; grouped convolutions keep cuDNN's timings),
+// and the choice is fixed; precision fp32 admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor
+// cores.
 // A kernel whose epilogue is exactly act(y + bias + z) (fusedEpilogue) then tries
 // cudnnConvolutionBiasActivationForward with that algorithm; where cuDNN refuses it, the
 // generated epilogue launch runs after the plain convolution as before.
 #include <algorithm>
 #include <climits>
+#include <functional>
 #include <vector>
 
 #include "cuda_check.h"
@@ -173,6 +175,13 @@ Status TryFuseEpilogue(CudnnConvOp* op, const LibraryContext& ctx, cudnnDataType
   }
   op->fusable_ = op->fused_;
   return Status::Ok();
+}
+
+/** Runs `enqueue` once and waits for it: `us` when it works, its error otherwise. */
+StatusOr<float> TestRun(cudaStream_t stream, const std::function<Status()>& enqueue, float us) {
+  MCPC_RETURN_IF_ERROR(enqueue());
+  MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream), "cudaStreamSynchronize (Conv test run)");
+  return us;
 }
 
 }  // namespace
@@ -379,6 +388,9 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
   // FFT/Winograd workspaces rarely buy more than that); a workspace above the plan's budget (half
   // its arena, at least 1 MiB: at batch 1 a 40 MiB workspace would be most of resnet50's device
   // memory) is kept only when no candidate within the budget is within 30% of it.
+  // Grouped convolutions keep cuDNN's own timings (after a test run each): capturing some of their
+  // algorithms for timing stalled the GPU at load (mobilenet_v2's depthwise convolutions, H200).
+  const bool timeOnGpu = group == 1 && ctx.tune;
   struct Timed {
     size_t index;
     float us;
@@ -390,7 +402,8 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     if (cudnnSetConvolutionMathType(op->conv_, c.math) != CUDNN_STATUS_SUCCESS) continue;
     op->algo_ = c.algo;
     op->workspace_ = c.workspace;
-    StatusOr<float> us = GraphTimeUs(ctx.stream, 10, [&] { return op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes); });
+    auto enqueue = [&] { return op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes); };
+    StatusOr<float> us = timeOnGpu ? GraphTimeUs(ctx.stream, 10, enqueue) : TestRun(ctx.stream, enqueue, 1000.0f * c.ms);
     if (us.ok()) {
       timed.push_back({i, us.value()});
       continue;

@@ -51,6 +51,8 @@ struct LibraryContext {
   /** Scratch that algorithm search may use while preparing (a benchmark of cuDNN's algorithms). */
   void* searchWorkspace = nullptr;
   size_t searchWorkspaceBytes = 0;
+  /** Choose algorithms by their GPU time (GraphTimeUs); off (MCPC_CUDA_TUNE=0): the libraries' own ranking. */
+  bool tune = true;
   /** Upper bound on the workspace an op may ask for. */
   size_t maxWorkspaceBytes = 0;
 };
