@@ -15,8 +15,9 @@ export function formatCount(n: number): string {
   return String(n);
 }
 
-/** Left-aligned text table. */
+/** Left-aligned text table (no rows: nothing). */
 export function table(rows: string[][]): string {
+  if (!rows.length) return '';
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n') + '\n';
 }

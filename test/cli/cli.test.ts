@@ -40,6 +40,16 @@ describe('mcpc CLI', () => {
     expect(j.outputs[0].name).toBe('logits');
   });
 
+  it('inspects an artifact without weights', async () => {
+    const dir = tmp();
+    const model = join(dir, 'relu.onnx');
+    writeFileSync(model, buildModel({ inputs: [{ name: 'x', dims: [4] }], outputs: [{ name: 'y' }], nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }] }));
+    expect((await run(['compile', model, '-o', join(dir, 'relu.mcp')])).code).toBe(0);
+    const i = await run(['inspect', join(dir, 'relu.mcp'), '--kernels', '--memory']);
+    expect(i.code).toBe(0);
+    expect(i.out).toMatch(/weights: 0 tensors, 0 B/);
+  });
+
   it('prints a JSON summary of a compile', async () => {
     const dir = tmp();
     const r = await run(['compile', EXAMPLE, '-o', join(dir, 'x.mcp'), '--json']);
