@@ -10,31 +10,12 @@ import type { KernelPlan } from '../../compiler/artifact/format.js';
 import { interpret } from '../../compiler/interpreter/interpret.js';
 import { buildModel, type ModelSpec, type NodeSpec } from '../helpers/onnx-builder.js';
 import { compileCuda, runEmulated } from './harness.js';
-import { checkModel, maxRelativeError, MEASURED, ONNX, printMeasured, randomFeeds, tensor } from './helpers.js';
+import { bertPattern, checkModel, maxRelativeError, MEASURED, ONNX, printMeasured, randomFeeds, tensor } from './helpers.js';
 
 afterAll(() => printMeasured('mma'));
 
 const entries = (plan: KernelPlan) => plan.kernels.flatMap((k) => (k.cuda?.after ?? []).map((l) => l.entry));
 
-/** The eager BERT attention pattern (as torch exports it) over q, k, v [B,H,S,D] and an additive mask [B,1,1,S]. */
-function bertPattern(B: number, H: number, S: number, D: number): ModelSpec {
-  return {
-    inputs: [
-      { name: 'q', dims: [B, H, S, D] }, { name: 'k', dims: [B, H, S, D] }, { name: 'v', dims: [B, H, S, D] },
-      { name: 'mask', dims: [B, 1, 1, S] },
-    ],
-    outputs: [{ name: 'y' }],
-    initializers: [{ name: 'c', dims: [], floats: [Math.sqrt(D)] }],
-    nodes: [
-      { op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: [0, 1, 3, 2] }, name: '/attn/Transpose' },
-      { op: 'MatMul', inputs: ['q', 'kt'], outputs: ['s'], name: '/attn/MatMul' },
-      { op: 'Div', inputs: ['s', 'c'], outputs: ['sd'], name: '/attn/Div' },
-      { op: 'Add', inputs: ['sd', 'mask'], outputs: ['sm'], name: '/attn/Add' },
-      { op: 'Softmax', inputs: ['sm'], outputs: ['p'], attrs: { axis: -1 }, name: '/attn/Softmax' },
-      { op: 'MatMul', inputs: ['p', 'v'], outputs: ['y'], name: '/attn/MatMul_1' },
-    ],
-  };
-}
 
 /** A padding mask [B,1,1,S]: batch b keeps its first S - 13b keys (0), the rest get -10000. */
 function paddingMask(B: number, S: number) {

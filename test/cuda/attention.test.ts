@@ -6,28 +6,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildModel, type ModelSpec, type NodeSpec } from '../helpers/onnx-builder.js';
 import { compileCuda } from './harness.js';
-import { checkModel, kernelSummary, ONNX, printMeasured, tensor } from './helpers.js';
+import { bertPattern, checkModel, kernelSummary, ONNX, printMeasured, tensor } from './helpers.js';
 
 afterAll(() => printMeasured('attention'));
 
 describe('cuda attention kernel', () => {
   it('runs the Attention that fuse-attention makes of the eager BERT pattern', () => {
-    const model: ModelSpec = {
-      inputs: [
-        { name: 'q', dims: [2, 3, 7, 16] }, { name: 'k', dims: [2, 3, 7, 16] }, { name: 'v', dims: [2, 3, 7, 16] },
-        { name: 'mask', dims: [2, 1, 1, 7] },
-      ],
-      outputs: [{ name: 'y' }],
-      initializers: [{ name: 'c', dims: [], floats: [4] }],
-      nodes: [
-        { op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: [0, 1, 3, 2] }, name: '/attn/Transpose' },
-        { op: 'MatMul', inputs: ['q', 'kt'], outputs: ['s'], name: '/attn/MatMul' },
-        { op: 'Div', inputs: ['s', 'c'], outputs: ['sd'], name: '/attn/Div' },
-        { op: 'Add', inputs: ['sd', 'mask'], outputs: ['sm'], name: '/attn/Add' },
-        { op: 'Softmax', inputs: ['sm'], outputs: ['p'], attrs: { axis: -1 }, name: '/attn/Softmax' },
-        { op: 'MatMul', inputs: ['p', 'v'], outputs: ['y'], name: '/attn/MatMul_1' },
-      ],
-    };
+    const model = bertPattern(2, 3, 7, 16);
     const compiled0 = compileCuda(buildModel(model), { enable: ['fuse-attention'] });
     const { compiled } = checkModel('attention fused bert', model, { tol: 2e-6, compiled: compiled0 });
     expect(kernelSummary(compiled.plan).map(([op]) => op)).toEqual(['Attention']);

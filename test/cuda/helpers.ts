@@ -126,3 +126,23 @@ export function printMeasured(prefix: string): void {
 export function tensor(dtype: DType, dims: number[], values: number[]): TensorData {
   return TensorData.fromValues(dtype, dims, values);
 }
+
+/** The eager BERT attention pattern (as torch exports it) over q, k, v [B,H,S,D] and an additive mask [B,1,1,S]. */
+export function bertPattern(B: number, H: number, S: number, D: number): ModelSpec {
+  return {
+    inputs: [
+      { name: 'q', dims: [B, H, S, D] }, { name: 'k', dims: [B, H, S, D] }, { name: 'v', dims: [B, H, S, D] },
+      { name: 'mask', dims: [B, 1, 1, S] },
+    ],
+    outputs: [{ name: 'y' }],
+    initializers: [{ name: 'c', dims: [], floats: [Math.sqrt(D)] }],
+    nodes: [
+      { op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: [0, 1, 3, 2] }, name: '/attn/Transpose' },
+      { op: 'MatMul', inputs: ['q', 'kt'], outputs: ['s'], name: '/attn/MatMul' },
+      { op: 'Div', inputs: ['s', 'c'], outputs: ['sd'], name: '/attn/Div' },
+      { op: 'Add', inputs: ['sd', 'mask'], outputs: ['sm'], name: '/attn/Add' },
+      { op: 'Softmax', inputs: ['sm'], outputs: ['p'], attrs: { axis: -1 }, name: '/attn/Softmax' },
+      { op: 'MatMul', inputs: ['p', 'v'], outputs: ['y'], name: '/attn/MatMul_1' },
+    ],
+  };
+}
