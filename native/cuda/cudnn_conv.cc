@@ -424,12 +424,12 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     }
     const size_t budget = std::max<size_t>(size_t(1) << 20, ctx.plan.arenaSize / 2);
     if (candidates[timed[best].index].workspace > budget) {
+      // The fastest candidate within the budget replaces it when it is within 30%.
+      size_t within = timed.size();
       for (size_t t = 0; t < timed.size(); ++t) {
-        if (candidates[timed[t].index].workspace <= budget && timed[t].us <= timed[best].us * 1.30f &&
-            (candidates[timed[best].index].workspace > budget || timed[t].us < timed[best].us)) {
-          best = t;
-        }
+        if (candidates[timed[t].index].workspace <= budget && (within == timed.size() || timed[t].us < timed[within].us)) within = t;
       }
+      if (within < timed.size() && timed[within].us <= timed[best].us * 1.30f) best = within;
     }
     const Candidate& c = candidates[timed[best].index];
     MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(op->conv_, c.math), "cudnnSetConvolutionMathType");

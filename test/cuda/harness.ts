@@ -185,7 +185,7 @@ function fusedEpilogueCall(plan: KernelPlan, id: number): string {
   return `mcpc_emu::bias_act(S[${y.id}], S[${k.inputs[2]!}], ${z}, ${DT_CODE[y.dtype]}, ${count}, ${M}, ${plane}, ${cl ? 1 : 0}, ${f.relu ? 1 : 0});`;
 }
 
-const HEADERS = ['cuda_emulator.h', 'mcpc_prelude.cuh', 'emu_library.h', 'emu_runtime.h'];
+const HEADERS = ['cuda_emulator.h', 'mcpc_prelude.cuh', 'emu_library.h', 'library_reference.h', 'emu_runtime.h'];
 
 /** Compiles the emulator program of `plan` (once per content hash) and returns the binary's path. */
 export function buildEmulator(plan: KernelPlan): string {

@@ -94,7 +94,7 @@ function cublasLtEpilogue(ctx: KernelContext, out: ValueSlot): CublasLtFusion {
   const epi: LibraryEpilogue = {};
   let anchor: ((env: AnchorEnv) => Val) | undefined;
   const N = out.shape[out.shape.length - 1] ?? 1;
-  const fullShape = (s: ValueSlot): boolean => s.dtype === out.dtype && s.shape.length === out.shape.length && s.shape.every((d, i) => d === out.shape[i]);
+  const fullShape = (s: ValueSlot): boolean => sameType(s, out);
   const rowVector = (s: ValueSlot): boolean => s.dtype === out.dtype && s.shape.length >= 1 && s.shape[s.shape.length - 1] === N && numel(s.shape) === N;
   // A bias per batch and column (GPT-2's head-split projection biases, [1, H, 1, D]): cuBLASLt's bias
   // batch stride, in its strided-batched mode (A without batch, or A and B with the same batch).
@@ -201,7 +201,7 @@ function cudnnEpilogue(ctx: KernelContext): CudaKernelCode['fusedEpilogue'] {
     const z = 'acc' in p ? q : 'acc' in q ? p : undefined;
     if (!z || !('input' in z)) return undefined;
     const slot = ctx.requireInput(z.input);
-    if (slot.dtype !== out.dtype || slot.shape.length !== out.shape.length || slot.shape.some((d, j) => d !== out.shape[j])) return undefined;
+    if (!sameType(slot, out)) return undefined;
     residual = z.input;
     i++;
   }
@@ -215,6 +215,11 @@ function cudnnEpilogue(ctx: KernelContext): CudaKernelCode['fusedEpilogue'] {
   }
   if (i !== steps.length) return undefined;
   return residual === undefined ? { relu } : { residual, relu };
+}
+
+/** A library's extra operand (a residual, C) must have the output's dtype and shape exactly. */
+function sameType(s: ValueSlot, out: ValueSlot): boolean {
+  return s.dtype === out.dtype && s.shape.length === out.shape.length && s.shape.every((d, i) => d === out.shape[i]);
 }
 
 function cast(v: Val, ct: string): string {

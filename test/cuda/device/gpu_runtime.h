@@ -90,55 +90,25 @@ inline std::vector<unsigned char> down(const void* d, long long count, int dt) {
 }
 inline void up(void* d, const std::vector<unsigned char>& h) { check(cudaMemcpy(d, h.data(), h.size(), cudaMemcpyHostToDevice), "copy to device"); }
 
-inline void matmul(const void* A, const void* B, void* Y, int dt, int ar, const long long* ad, int br, const long long* bd) {
-  check(cudaDeviceSynchronize(), "before matmul");
-  long long a2[8], b2[8];
-  int ra = ar, rb = br;
-  if (ar == 1) { a2[0] = 1; a2[1] = ad[0]; ra = 2; } else for (int k = 0; k < ar; k++) a2[k] = ad[k];
-  if (br == 1) { b2[0] = bd[0]; b2[1] = 1; rb = 2; } else for (int k = 0; k < br; k++) b2[k] = bd[k];
-  const long long M = a2[ra - 2], K = a2[ra - 1], N = b2[rb - 1];
-  const int nb = (ra > rb ? ra : rb) - 2;
-  long long batch[8], as[8], bs[8], accA = 1, accB = 1;
-  for (int k = nb - 1; k >= 0; k--) {
-    const int ka = k - (nb - (ra - 2)), kb = k - (nb - (rb - 2));
-    const long long da = ka >= 0 ? a2[ka] : 1, db = kb >= 0 ? b2[kb] : 1;
-    batch[k] = da > db ? da : db;
-    as[k] = da == 1 ? 0 : accA;
-    bs[k] = db == 1 ? 0 : accB;
-    accA *= da;
-    accB *= db;
-  }
-  long long total = 1;
-  for (int k = 0; k < nb; k++) total *= batch[k];
-  auto a = down(A, accA * M * K, dt), b = down(B, accB * K * N, dt);
-  std::vector<unsigned char> y(size_t(total * M * N) * esize(dt));
-  for (long long p = 0; p < total; p++) {
-    long long rem = p, ao = 0, bo = 0;
-    for (int k = nb - 1; k >= 0; k--) { const long long c = rem % batch[k]; rem /= batch[k]; ao += c * as[k]; bo += c * bs[k]; }
-    for (long long m = 0; m < M; m++)
-      for (long long n = 0; n < N; n++) {
-        double acc = 0;
-        for (long long k = 0; k < K; k++) acc += ld(a.data(), dt, ao * M * K + m * K + k) * ld(b.data(), dt, bo * K * N + k * N + n);
-        st(y.data(), dt, (p * M + m) * N + n, acc);
-      }
-  }
-  up(Y, y);
+}  // namespace mcpc_emu
+
+#include "library_reference.h"
+
+namespace mcpc_emu {
+
+// The library calls: library_reference.h's loops on host copies of the device buffers.
+
+inline long long product(int rank, const long long* dims) {
+  long long n = 1;
+  for (int k = 0; k < rank; k++) n *= dims[k];
+  return n;
 }
 
-/** A LibraryEpilogue on Y [count / N, N] (emu_library.h's, on device buffers). */
-inline void library_epilogue(void* Y, int dt, long long count, long long M, long long N, double alpha, const void* C, double beta, const void* bias,
-                             long long biasCount, int act) {
-  check(cudaDeviceSynchronize(), "before the library epilogue");
-  auto y = down(Y, count, dt);
-  std::vector<unsigned char> c = C ? down(C, count, dt) : std::vector<unsigned char>(), b = bias ? down(bias, biasCount, dt) : std::vector<unsigned char>();
-  for (long long i = 0; i < count; i++) {
-    double v = alpha * ld(y.data(), dt, i);
-    if (C) v += beta * ld(c.data(), dt, i);
-    if (bias) v += ld(b.data(), dt, biasCount == N ? i % N : i / (M * N) * N + i % N);
-    if (act == 1) v = v > 0 ? v : 0;
-    if (act == 2) v = 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
-    st(y.data(), dt, i, v);
-  }
+inline void matmul(const void* A, const void* B, void* Y, int dt, int ar, const long long* ad, int br, const long long* bd) {
+  check(cudaDeviceSynchronize(), "before matmul");
+  auto a = down(A, product(ar, ad), dt), b = down(B, product(br, bd), dt);
+  std::vector<unsigned char> y(size_t(host::matmul_count(ar, ad, br, bd)) * esize(dt));
+  host::matmul(a.data(), b.data(), y.data(), dt, ar, ad, br, bd);
   up(Y, y);
 }
 
@@ -146,12 +116,7 @@ inline void gemm(const void* A, const void* B, void* Y, int dt, long long M, lon
   check(cudaDeviceSynchronize(), "before gemm");
   auto a = down(A, M * K, dt), b = down(B, K * N, dt);
   std::vector<unsigned char> y(size_t(M * N) * esize(dt));
-  for (long long m = 0; m < M; m++)
-    for (long long n = 0; n < N; n++) {
-      double acc = 0;
-      for (long long k = 0; k < K; k++) acc += ld(a.data(), dt, transA ? k * M + m : m * K + k) * ld(b.data(), dt, transB ? n * K + k : k * N + n);
-      st(y.data(), dt, m * N + n, alpha * acc);
-    }
+  host::gemm(a.data(), b.data(), y.data(), dt, M, N, K, transA, transB, alpha);
   up(Y, y);
 }
 
@@ -159,45 +124,26 @@ inline void conv2d(const void* X, const void* Wt, void* Y, int dt, long long N, 
                    long long KH, long long KW, long long OH, long long OW, int sh, int sw, int ph, int pw, int dh, int dw, int group,
                    int channelsLast = 0) {
   check(cudaDeviceSynchronize(), "before conv");
-  const long long Cg = C / group, Mg = M / group;
-  auto x = down(X, N * C * H * W, dt), w = down(Wt, M * Cg * KH * KW, dt);
+  auto x = down(X, N * C * H * W, dt), w = down(Wt, M * (C / group) * KH * KW, dt);
   std::vector<unsigned char> y(size_t(N * M * OH * OW) * esize(dt));
-  auto xAt = [&](long long n, long long c, long long h, long long wi) { return channelsLast ? ((n * H + h) * W + wi) * C + c : ((n * C + c) * H + h) * W + wi; };
-  auto wAt = [&](long long m, long long c, long long h, long long wi) { return channelsLast ? ((m * KH + h) * KW + wi) * Cg + c : ((m * Cg + c) * KH + h) * KW + wi; };
-  auto yAt = [&](long long n, long long m, long long h, long long wi) { return channelsLast ? ((n * OH + h) * OW + wi) * M + m : ((n * M + m) * OH + h) * OW + wi; };
-  for (long long n = 0; n < N; n++)
-    for (long long m = 0; m < M; m++) {
-      const long long g = m / Mg;
-      for (long long oh = 0; oh < OH; oh++)
-        for (long long ow = 0; ow < OW; ow++) {
-          double acc = 0;
-          for (long long c = 0; c < Cg; c++)
-            for (long long kh = 0; kh < KH; kh++) {
-              const long long ih = oh * sh - ph + kh * dh;
-              if (ih < 0 || ih >= H) continue;
-              for (long long kw = 0; kw < KW; kw++) {
-                const long long iw = ow * sw - pw + kw * dw;
-                if (iw < 0 || iw >= W) continue;
-                acc += ld(x.data(), dt, xAt(n, g * Cg + c, ih, iw)) * ld(w.data(), dt, wAt(m, c, kh, kw));
-              }
-            }
-          st(y.data(), dt, yAt(n, m, oh, ow), acc);
-        }
-    }
+  host::conv2d(x.data(), w.data(), y.data(), dt, N, C, H, W, M, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, group, channelsLast);
   up(Y, y);
 }
 
-/** cuDNN's conv-bias-activation epilogue (emu_library.h's, on device buffers). */
+inline void library_epilogue(void* Y, int dt, long long count, long long M, long long N, double alpha, const void* C, double beta, const void* bias,
+                             long long biasCount, int act) {
+  check(cudaDeviceSynchronize(), "before the library epilogue");
+  auto y = down(Y, count, dt);
+  std::vector<unsigned char> c = C ? down(C, count, dt) : std::vector<unsigned char>(), b = bias ? down(bias, biasCount, dt) : std::vector<unsigned char>();
+  host::library_epilogue(y.data(), dt, count, M, N, alpha, C ? c.data() : nullptr, beta, bias ? b.data() : nullptr, biasCount, act);
+  up(Y, y);
+}
+
 inline void bias_act(void* Y, const void* B, const void* Z, int dt, long long count, long long M, long long plane, int channelsLast, int relu) {
   check(cudaDeviceSynchronize(), "before bias_act");
   auto y = down(Y, count, dt), b = down(B, M, dt);
   std::vector<unsigned char> z = Z ? down(Z, count, dt) : std::vector<unsigned char>();
-  for (long long i = 0; i < count; i++) {
-    const long long m = channelsLast ? i % M : (i / plane) % M;
-    double v = ld(y.data(), dt, i) + ld(b.data(), dt, m) + (Z ? ld(z.data(), dt, i) : 0.0);
-    if (relu && v < 0) v = 0;
-    st(y.data(), dt, i, v);
-  }
+  host::bias_act(y.data(), b.data(), Z ? z.data() : nullptr, dt, count, M, plane, channelsLast, relu);
   up(Y, y);
 }
 

@@ -11,7 +11,7 @@ ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 export ROOT ARCH
 build() {
   d=$1
-  nvcc -std=c++17 -O2 -arch="$ARCH" -I "$ROOT/native/cuda" -I "$ROOT/test/cuda/device" -I "$d" -x cu "$d/main.cpp" -o "$d/run" 2>"$d/build.log" || { echo "BUILD FAILED: $d"; head -30 "$d/build.log"; }
+  nvcc -std=c++17 -O2 -arch="$ARCH" -I "$ROOT/native/cuda" -I "$ROOT/test/cuda/device" -I "$ROOT/test/cuda/emulator" -I "$d" -x cu "$d/main.cpp" -o "$d/run" 2>"$d/build.log" || { echo "BUILD FAILED: $d"; head -30 "$d/build.log"; }
 }
 export -f build
 t0=$(date +%s)
