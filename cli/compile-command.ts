@@ -105,6 +105,7 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
     compileTo: compileTo as Phase | undefined,
     verify: !!values['verify-ir'],
     disablePasses: (values['disable-pass'] as string[] | undefined) ?? [],
+    enablePasses: (values['enable-pass'] as string[] | undefined) ?? [],
     ...(optLevel !== undefined ? { optimize: optLevel === '1' } : {}),
     onStage: (s) => status(`mcpc: ${s} ${basename(modelPath)}`),
     onPass: (p, i, n) => status(`mcpc: pass ${i + 1}/${n} ${p.name}`),

@@ -92,6 +92,8 @@ export interface CompileOptions {
   verify?: boolean;
   /** Optimizer passes not to run (--disable-pass), on top of what the target skips. */
   disablePasses?: readonly string[];
+  /** Optimizer passes to run although the target, precision or batch would skip them (--enable-pass). */
+  enablePasses?: readonly string[];
   /**
    * Run the optimizer (-O1, the default): pattern passes, and kernel fusion where the target's
    * executor runs fused kernels (TARGET_RUNS_FUSED_KERNELS). -O0: one kernel per imported node.
@@ -135,6 +137,10 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   for (const name of options.disablePasses ?? []) {
     if (!OPTIMIZER_PASSES.includes(name)) throw diagnostic('badFlag', { reason: `--disable-pass ${name}: only optimizer passes can be disabled (${OPTIMIZER_PASSES.join(', ')})` });
   }
+  for (const name of options.enablePasses ?? []) {
+    if (!OPTIMIZER_PASSES.includes(name)) throw diagnostic('badFlag', { reason: `--enable-pass ${name}: only optimizer passes can be enabled (${OPTIMIZER_PASSES.join(', ')})` });
+    if (options.disablePasses?.includes(name)) throw diagnostic('badFlag', { reason: `--enable-pass ${name} and --disable-pass ${name} contradict each other` });
+  }
   const timings: Record<string, number> = {};
   let t = performance.now();
   const lap = (stage: string) => {
@@ -150,7 +156,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   const skip = !optimize
     ? OPTIMIZER_PASSES
     : [
-        ...skippedPasses(target, precision, leadingBatch(graph, options.shapes)),
+        ...skippedPasses(target, precision, leadingBatch(graph, options.shapes)).filter((p) => !options.enablePasses?.includes(p)),
         ...(options.optimize === undefined && !TARGET_RUNS_FUSED_KERNELS[target] ? ['fuse'] : []),
         ...(options.disablePasses ?? []),
       ];

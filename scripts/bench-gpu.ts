@@ -29,6 +29,8 @@ interface TorchEntry {
   eagerMs: number;
   eagerPeakBytes: number;
   compiledMs?: number;
+  /** PyTorch eager fp16 against the same onnxruntime reference (max rel error). */
+  torchFp16VsOrt?: number;
 }
 
 interface TorchReport {
@@ -128,9 +130,10 @@ function table(rows: Row[], report: TorchReport): string {
     'Latency: median of the runs, inputs and outputs on the device (PyTorch: CUDA events; mcpc: wall time of `session.run`, which waits for the GPU).',
     'Memory: weights plus the activation arena and workspaces (mcpc) / weights plus peak allocations while running (PyTorch eager).',
     '"of peak": the model\'s FLOPs over its latency, as a fraction of the measured matmul rate.',
+    'Errors: max |difference| / max |reference| against onnxruntime (CPU, float32) on the same inputs; "torch fp16 err" is PyTorch eager fp16\'s own.',
     '',
-    '| model | batch | precision | mcpc ms (p90) | torch eager fp16 ms | torch.compile fp16 ms | mcpc / compile | mcpc MiB | eager MiB | of peak | max rel err |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| model | batch | precision | mcpc ms (p90) | torch eager fp16 ms | torch.compile fp16 ms | mcpc / compile | mcpc MiB | eager MiB | of peak | max rel err | torch fp16 err |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const compiled = r.torch.compiledMs;
@@ -138,7 +141,8 @@ function table(rows: Row[], report: TorchReport): string {
     lines.push(
       `| ${r.model} | ${r.batch} | ${r.precision} | ${r.medianMs.toFixed(3)} (${r.p90Ms.toFixed(3)}) | ${r.torch.eagerMs.toFixed(3)} | ` +
         `${compiled !== undefined ? compiled.toFixed(3) : '-'} | ${compiled !== undefined && r.precision === 'fp16' ? (r.medianMs / compiled).toFixed(2) : '-'} | ` +
-        `${mib(r.deviceBytes)} | ${mib(r.torch.eagerPeakBytes)} | ${(100 * rate).toFixed(1)}% | ${r.maxRelError.toExponential(1)}${r.ok ? '' : ' (over)'} |`,
+        `${mib(r.deviceBytes)} | ${mib(r.torch.eagerPeakBytes)} | ${(100 * rate).toFixed(1)}% | ${r.maxRelError.toExponential(1)}${r.ok ? '' : ' (over)'} | ` +
+        `${r.precision === 'fp16' && r.torch.torchFp16VsOrt !== undefined ? r.torch.torchFp16VsOrt.toExponential(1) : '-'} |`,
     );
   }
   return lines.join('\n');

@@ -129,6 +129,12 @@ export interface ValueSlot {
    * 'heap' slot). Never an input, output or weight slot.
    */
   dynamic?: 'bounded' | 'unbounded';
+  /**
+   * An arena slot that is a view (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) of
+   * slot `of`: the same bytes at the same offset, written by no kernel; `source` is the view's
+   * ONNX node.
+   */
+  view?: { of: number; source: string };
 }
 
 /** A float in plan JSON: non-finite values, which JSON cannot hold, are the strings 'inf', '-inf', 'nan'. */

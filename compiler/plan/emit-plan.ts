@@ -13,6 +13,11 @@
 // anchor's output shape (the kernel output's); prologue steps have the anchor input 0's shape, which
 // is the numpy broadcast of the prologue's operands' shapes.
 //
+// Views: a Reshape, Flatten, Squeeze, Unsqueeze, Identity or (inference) Dropout of an arena value
+// holds its input's bytes unchanged, so its output is a second slot on the input's arena bytes and
+// no kernel runs for it; the shared buffer lives from the first writer to the last reader of any of
+// them. Graph inputs, outputs and values with run-time dims keep their copy kernel.
+//
 // Values whose dims are known only at run time (dynamic-shapes.ts) get slots marked `dynamic`: in
 // the arena at their bound, or 'heap' slots the executor allocates when they have none; graph
 // outputs among them are never 'output' slots (the runtime copies them out at their actual size),
@@ -29,6 +34,9 @@ import { isStaticShape } from '../ir/types.js';
 import { CUDA_L2_WINDOW_BYTES, planTieredMemory } from './plan-l2.js';
 import { planDynamicShapes } from './dynamic-shapes.js';
 import { ARENA_ALIGNMENT, planMemory, type MemoryPlan } from './plan-memory.js';
+
+/** Ops whose single output is its input 0's bytes as they are (see the header: views). */
+const VIEW_OPS: ReadonlySet<string> = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout']);
 
 export interface EmittedPlan {
   plan: KernelPlan;
@@ -137,21 +145,45 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
     if (nodes.length > 1) registers.push(...nodes.slice(0, -1).map((n) => n.outputs[0]!));
   });
   const unbounded = (v: Value) => dynamic.values.has(v) && dynamic.values.get(v) === undefined;
-  const arenaValues = [...first.keys()].filter((o) => !outputIndex.has(o) && !unbounded(o));
+  const inArena = (v: Value) => first.has(v) && !outputIndex.has(v) && !dynamic.values.has(v);
+  // View outputs share their input's buffer (its root: views of views share the first one's).
+  const viewOf = new Map<Value, Value>();
+  const viewSource = new Map<Value, string>();
+  const viewUnits = new Set<number>();
+  units.forEach((nodes, step) => {
+    const n = nodes[0]!;
+    const [x, y] = [n.inputs[0], n.outputs[0]!];
+    if (nodes.length !== 1 || !VIEW_OPS.has(n.op) || n.outputs.length !== 1 || !x || !inArena(x) || !inArena(y)) return;
+    const root = viewOf.get(x) ?? x;
+    viewOf.set(y, root);
+    viewSource.set(y, nodeSources(n).join(', '));
+    last.set(root, Math.max(last.get(root)!, last.get(y)!));
+    reads.set(root, (reads.get(root) ?? 0) + (reads.get(y) ?? 0));
+    viewUnits.add(step);
+  });
+  const arenaValues = [...first.keys()].filter((o) => !outputIndex.has(o) && !unbounded(o) && !viewOf.has(o));
   const boundShape = (v: Value) => (dynamic.values.get(v) ?? v.type.shape) as number[];
   const requests = arenaValues.map((v, i) => ({
     id: i, bytes: dtypeByteLength(v.type.dtype, elementCount(boundShape(v))), first: first.get(v)!, last: last.get(v)!, reads: reads.get(v) ?? 0,
   }));
   // GPU plans get an L2 tier: a window at the arena's start that the runtime keeps in L2.
   const memory: MemoryPlan & { l2Window?: number } = target === 'cuda' ? planTieredMemory(requests, CUDA_L2_WINDOW_BYTES) : planMemory(requests);
-  arenaValues.forEach((v, i) => addSlot(v, 'arena', memory.offsets.get(i)!));
+  const arenaOffset = new Map(arenaValues.map((v, i) => [v, memory.offsets.get(i)!]));
+  arenaValues.forEach((v) => addSlot(v, 'arena', arenaOffset.get(v)!));
+  for (const [view, root] of viewOf) {
+    const id = addSlot(view, 'arena', arenaOffset.get(root)!);
+    slots[id] = { ...slots[id]!, view: { of: slotOf.get(root)!, source: viewSource.get(view)! } };
+  }
   for (const v of first.keys()) if (unbounded(v)) addSlot(v, 'heap', 0);
   for (const [v, i] of outputIndex) addSlot(v, 'output', i);
 
-  const kernels: Kernel[] = units.map((nodes, id) => {
+  const kernels: Kernel[] = [];
+  units.forEach((nodes, step) => {
+    if (viewUnits.has(step)) return;
+    const id = kernels.length;
     const k = nodes.length === 1 ? singleKernel(nodes[0]!, id, slotOf) : fusedKernel(nodes, id, slotOf);
-    const rule = dynamic.rules.get(id);
-    return rule ? { ...k, shapes: rule } : k;
+    const rule = dynamic.rules.get(step);
+    kernels.push(rule ? { ...k, shapes: rule } : k);
   });
   const plan: KernelPlan = {
     target,

@@ -123,7 +123,7 @@ struct CudaSession::Impl {
   cudaAccessPolicyWindow l2Window{};
   /** Set after an error that left the GPU context unusable. */
   std::string broken;
-  /** MCPC_PROFILE: kernels run eagerly between events (events[k] before kernel k, the last after all). */
+  /** MCPC_PROFILE: events[k] before kernel k, the last after all (event nodes of the captured graph). */
   KernelProfile profile;
   std::vector<cudaEvent_t> events;
 
@@ -402,11 +402,14 @@ struct CudaSession::Impl {
 
   /** Enqueues every kernel; `check` looks for launch errors after each (not possible while capturing). */
   Status EnqueueKernels(bool check) {
-    const bool timed = check && !events.empty();
+    // Profiled runs record an event before each kernel; while capturing, as external event nodes
+    // of the graph, so replays time the kernels back to back without the host's launch gaps.
+    const bool timed = !events.empty();
+    const unsigned eventFlags = check ? cudaEventRecordDefault : cudaEventRecordExternal;
     for (size_t k = 0; k < kernels.size(); ++k) {
       const KernelSpec& spec = plan.kernels[k];
       const KernelBinding& kb = kernels[k];
-      if (timed) MCPC_CUDA_RETURN_IF_ERROR(cudaEventRecord(events[k], stream), "cudaEventRecord (MCPC_PROFILE)");
+      if (timed) MCPC_CUDA_RETURN_IF_ERROR(cudaEventRecordWithFlags(events[k], stream, eventFlags), "cudaEventRecord (MCPC_PROFILE)");
       for (const LaunchBinding& b : kb.before) {
         Status s = Launch(b, check);
         if (!s.ok()) return InKernel(s, k, spec);
@@ -425,7 +428,7 @@ struct CudaSession::Impl {
         if (e != cudaSuccess) return InKernel(CudaStatus(e, "running the kernel (MCPC_CUDA_SYNC=1)", __FILE__, __LINE__), k, spec);
       }
     }
-    if (timed) MCPC_CUDA_RETURN_IF_ERROR(cudaEventRecord(events.back(), stream), "cudaEventRecord (MCPC_PROFILE)");
+    if (timed) MCPC_CUDA_RETURN_IF_ERROR(cudaEventRecordWithFlags(events.back(), stream, eventFlags), "cudaEventRecord (MCPC_PROFILE)");
     return Status::Ok();
   }
 
@@ -587,7 +590,6 @@ StatusOr<std::unique_ptr<CudaSession>> CudaSession::Create(Plan plan, const Weig
   impl->weightRefs = weights.entries;
   impl->env = ReadCudaEnv();
   impl->profile.Configure(impl->plan.kernels.size());
-  if (impl->profile.enabled) impl->env.graph = false;  // kernels are timed one by one, so they run eagerly
   if (!impl->env.graph) impl->graphState = "off";
   MCPC_RETURN_IF_ERROR(impl->OpenDevice(options.device));
   if (impl->profile.enabled) {
@@ -664,7 +666,8 @@ Status CudaSession::Run(const std::vector<CudaFeed>& inputs, const std::vector<I
     if (e != cudaSuccess) return m.Fail(CudaStatus(e, "copying input " + slot.name + " to cuda:" + std::to_string(m.device), __FILE__, __LINE__));
   }
 
-  if (m.graphExec) {
+  const bool ranGraph = m.graphExec != nullptr;
+  if (ranGraph) {
     const cudaError_t e = cudaGraphLaunch(m.graphExec, m.stream);
     if (e != cudaSuccess) return m.Fail(CudaStatus(e, "cudaGraphLaunch (the plan's CUDA graph)", __FILE__, __LINE__));
   } else {
@@ -686,7 +689,8 @@ Status CudaSession::Run(const std::vector<CudaFeed>& inputs, const std::vector<I
     if (!m.env.syncEachKernel) what += " (run with MCPC_CUDA_SYNC=1 to find the kernel that failed)";
     return m.Fail(CudaStatus(e, what, __FILE__, __LINE__));
   }
-  if (!m.graphExec) m.CollectProfile();
+  // The eager first run before the capture loads library kernels lazily: profiles leave it out.
+  if (ranGraph || m.graphState != "pending") m.CollectProfile();
   // The eager first run has loaded every library kernel lazily; the graph can be captured now.
   if (!m.graphExec && m.graphState == "pending") {
     if (m.kernels.empty()) m.graphState = "off";

@@ -30,9 +30,13 @@ describe('artifact v1', () => {
     const a = readArtifact(artifactToBuffer(result.artifact!), 'm.mcp');
     expect(a.header.formatVersion).toBe(ARTIFACT_VERSION);
     expect(a.header.inputs).toEqual([{ name: 'input', dtype: 'f32', shape: [1, 3, 32, 32] }]);
-    // Fused or not, every node of the optimized graph is computed by exactly one kernel.
+    // Fused or not, every node of the optimized graph is computed by exactly one kernel, or is a
+    // view slot (the example's Flatten) sharing its input's bytes.
     expect(a.plan.kernels.length).toBeLessThanOrEqual(result.graph.nodes.length);
-    const sources = a.plan.kernels.flatMap((k) => k.sources);
+    const views = a.plan.slots.filter((s) => s.view);
+    expect(views.map((s) => s.view!.source)).toEqual(['/Flatten']);
+    for (const s of views) expect(s.index).toBe(a.plan.slots[s.view!.of]!.index);
+    const sources = [...a.plan.kernels.flatMap((k) => k.sources), ...views.map((s) => s.view!.source)];
     expect(new Set(sources).size).toBe(sources.length);
     for (const n of result.graph.nodes) expect(sources).toContain(n.loc);
     const weights = a.header.sections.find((s) => s.name === 'weights')!;

@@ -36,6 +36,10 @@ describe('cuda pass selection', () => {
     // --disable-pass turns it off at any batch.
     const nchw = compileModel({ bytes: model }, { target: 'cuda', precision: 'fp16', shapes: new Map([['x', [64, 4, 8, 8]]]), disablePasses: ['channels-last'] });
     expect(nchw.emitted!.plan.kernels.map((k) => k.op)).not.toContain('NhwcConv');
+    // --enable-pass turns it on at batch 1.
+    const nhwc = compileModel({ bytes: model }, { target: 'cuda', precision: 'fp16', shapes: new Map([['x', [1, 4, 8, 8]]]), enablePasses: ['channels-last'] });
+    expect(nhwc.emitted!.plan.kernels.map((k) => k.op)).toContain('NhwcConv');
+    expect(() => compileModel({ bytes: model }, { enablePasses: ['channels-last'], disablePasses: ['channels-last'] })).toThrow(/contradict/);
     expect(() => compileModel({ bytes: readFileSync(join(__dirname, '..', '..', 'examples', 'tiny-cnn.onnx')) }, { disablePasses: ['no-such-pass'] })).toThrow(/--disable-pass no-such-pass: only optimizer passes/);
   });
 });

@@ -12,12 +12,13 @@ const ints = (name: string, values: number[]) => ({ name, dims: [values.length],
 afterAll(() => printMeasured('reduction'));
 
 describe('cuda reduction kernels', () => {
-  it('LayerNormalization with a fused Add prologue (block per row) and short rows (thread per row)', () => {
+  it('LayerNormalization with a fused Add prologue (rows in registers), long rows (read per pass) and short rows (thread per row)', () => {
     const model: ModelSpec = {
-      inputs: [{ name: 'x', dims: [2, 16, 300] }, { name: 'r', dims: [2, 16, 300] }, { name: 'v', dims: [5, 3, 12] }],
-      outputs: [{ name: 'y' }, { name: 'w' }, { name: 'u' }],
-      initializers: [init('g', [300], 7), init('be', [300], 8), init('g2', [3, 12], 9), init('g3', [12], 10)],
+      inputs: [{ name: 'x', dims: [2, 16, 300] }, { name: 'r', dims: [2, 16, 300] }, { name: 'v', dims: [5, 3, 12] }, { name: 'z', dims: [2, 4500] }],
+      outputs: [{ name: 'y' }, { name: 'w' }, { name: 'u' }, { name: 'zn' }],
+      initializers: [init('g', [300], 7), init('be', [300], 8), init('g2', [3, 12], 9), init('g3', [12], 10), init('g4', [4500], 11)],
       nodes: [
+        { op: 'LayerNormalization', inputs: ['z', 'g4'], outputs: ['zn'], name: '/ln4/LayerNorm', attrs: { axis: -1 } },
         { op: 'Add', inputs: ['x', 'r'], outputs: ['s'], name: '/ln/Add' },
         { op: 'LayerNormalization', inputs: ['s', 'g', 'be'], outputs: ['y'], name: '/ln/LayerNorm', attrs: { axis: -1, epsilon: { float: 1e-5 } } },
         { op: 'LayerNormalization', inputs: ['v', 'g2'], outputs: ['w'], name: '/ln2/LayerNorm', attrs: { axis: -2 } },
@@ -27,6 +28,9 @@ describe('cuda reduction kernels', () => {
     const { compiled } = checkModel('reduction layernorm', model);
     expect(kernelSummary(compiled.plan)).toContainEqual(['LayerNormalization', ['Add'], []]);
     expect(compiled.plan.cuda!.source).toContain('mcpc_block_sum<float>');
+    // 300-element rows: two elements per thread of 256 kept in registers; 4500: over 16 per thread.
+    expect(compiled.plan.cuda!.source).toContain('float v[2];');
+    expect(compiled.plan.cuda!.source).not.toMatch(/float v\[18\]/);
   });
 
   it('Softmax with an epilogue, softmax over an inner axis, LogSoftmax', () => {

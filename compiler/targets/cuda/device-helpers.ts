@@ -5,7 +5,8 @@
 /**
  * Device helpers every plan's source starts with (after the prelude): NaN-propagating min/max, the
  * float-to-integer conversion of Cast, rounding to the half types, Python's modulo (Mod fmod=0) and
- * shared-memory block reductions (blockDim.x a power of two; every thread of the block calls them).
+ * block reductions (warp shuffles, then one shared-memory exchange; blockDim.x a multiple of 32; every
+ * thread of the block calls them).
  */
 export const DEVICE_HELPERS = `
 __device__ __forceinline__ float mcpc_round_f16(float x) { return mcpc_f16_to_f32(mcpc_f32_to_f16(x)); }
@@ -52,43 +53,39 @@ template <typename T> __device__ __forceinline__ T mcpc_floormodi(T x, T y) {
   if (r != 0 && ((r < 0) != (y < 0))) r += y;
   return r;
 }
+// Block reductions (blockDim.x a multiple of 32): each warp reduces with shuffles, warp 0's lanes
+// hold the warps' partials in sh (one per warp), every warp reduces those again, so all threads
+// return the result after two barriers. Max and min propagate NaN.
 template <typename T>
-__device__ __forceinline__ T mcpc_block_sum(T v, T* sh) {
-  const unsigned t = threadIdx.x;
-  sh[t] = v;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (t < s) sh[t] += sh[t + s];
-    __syncthreads();
-  }
-  const T r = sh[0];
-  __syncthreads();
-  return r;
+__device__ __forceinline__ T mcpc_warp_sum(T v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
 }
 template <typename T>
-__device__ __forceinline__ T mcpc_block_max(T v, T* sh) {
-  const unsigned t = threadIdx.x;
-  sh[t] = v;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (t < s) { const T o = sh[t + s]; if (o > sh[t] || o != o) sh[t] = o; }
-    __syncthreads();
-  }
-  const T r = sh[0];
-  __syncthreads();
-  return r;
+__device__ __forceinline__ T mcpc_warp_max(T v) {
+  for (int o = 16; o > 0; o >>= 1) { const T w = __shfl_xor_sync(0xffffffffu, v, o); if (w > v || w != w) v = w; }
+  return v;
 }
 template <typename T>
-__device__ __forceinline__ T mcpc_block_min(T v, T* sh) {
-  const unsigned t = threadIdx.x;
-  sh[t] = v;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (t < s) { const T o = sh[t + s]; if (o < sh[t] || o != o) sh[t] = o; }
-    __syncthreads();
-  }
-  const T r = sh[0];
-  __syncthreads();
-  return r;
+__device__ __forceinline__ T mcpc_warp_min(T v) {
+  for (int o = 16; o > 0; o >>= 1) { const T w = __shfl_xor_sync(0xffffffffu, v, o); if (w < v || w != w) v = w; }
+  return v;
 }
+#define MCPC_BLOCK_REDUCE(name, warp_fn, fill)                          \\
+  template <typename T>                                                 \\
+  __device__ __forceinline__ T name(T v, T* sh) {                       \\
+    v = warp_fn(v);                                                     \\
+    const unsigned warps = blockDim.x >> 5, lane = threadIdx.x & 31u;   \\
+    if (warps == 1) return v;                                           \\
+    if (lane == 0) sh[threadIdx.x >> 5] = v;                            \\
+    __syncthreads();                                                    \\
+    T r = lane < warps ? sh[lane] : (fill);                             \\
+    r = warp_fn(r);                                                     \\
+    __syncthreads();                                                    \\
+    return r;                                                           \\
+  }
+MCPC_BLOCK_REDUCE(mcpc_block_sum, mcpc_warp_sum, T(0))
+MCPC_BLOCK_REDUCE(mcpc_block_max, mcpc_warp_max, sh[0])
+MCPC_BLOCK_REDUCE(mcpc_block_min, mcpc_warp_min, sh[0])
+#undef MCPC_BLOCK_REDUCE
 `;

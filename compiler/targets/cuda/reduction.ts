@@ -27,6 +27,9 @@ export const REDUCTION_OPS: ReadonlySet<string> = new Set([
 /** Rows shorter than this are reduced by one thread each. */
 const THREAD_ROW_MAX = 16;
 
+/** LayerNorm rows of up to this many elements per thread stay in registers between the passes. */
+const REGISTER_ROW_MAX = 16;
+
 /** Shape of the anchor's input 0: its slot's, or with a prologue the broadcast of the prologue's operands. */
 export function anchorInputShape(ctx: KernelContext): number[] {
   const pro = ctx.prologue;
@@ -259,21 +262,33 @@ function layerNorm(ctx: KernelContext, rms: boolean): CudaLaunch {
     const { ct, n } = env;
     const f = (name: string) => (ct === 'float' ? `${name}f` : name);
     const lines: string[] = [];
+    // A row of up to REGISTER_ROW_MAX elements per thread is read once into registers (the input,
+    // or its prologue, evaluated once per element); longer rows are read again by each pass.
+    const perThread = Math.ceil(n / env.lanes);
+    const cached = env.lanes > 1 && perThread <= REGISTER_ROW_MAX;
+    const x = cached ? 'v[k]' : `X(${env.offset('t')})`;
+    const each = (body: string[]): string[] =>
+      cached
+        ? [`#pragma unroll`, `for (int k = 0; k < ${perThread}; k++) {`, `  const ${env.it} t = ${env.lane} + k * ${env.lanes};`, `  if (t < ${intLit(n)}) {`, ...indent(body, 4), '  }', '}']
+        : env.forEach('t', body);
+    if (cached) {
+      lines.push(`${ct} v[${perThread}];`, ...each([`v[k] = X(${env.offset('t')});`]));
+    }
     if (rms) {
       lines.push(`const ${ct} mean = 0;`);
     } else {
-      lines.push(`${ct} s = 0;`, ...env.forEach('t', [`s += X(${env.offset('t')});`]), `const ${ct} mean = ${env.reduce('sum', 's')} / ${literal(n, xt)};`);
+      lines.push(`${ct} s = 0;`, ...each([`s += ${x};`]), `const ${ct} mean = ${env.reduce('sum', 's')} / ${literal(n, xt)};`);
     }
-    lines.push(`${ct} ss = 0;`, ...env.forEach('t', [`const ${ct} d = X(${env.offset('t')}) - mean;`, 'ss += d * d;']));
+    lines.push(`${ct} ss = 0;`, ...each([`const ${ct} d = ${x} - mean;`, 'ss += d * d;']));
     lines.push(`const ${ct} inv = ${literal(1, xt)} / ${f('sqrt')}(${env.reduce('sum', 'ss')} / ${literal(n, xt)} + ${literal(eps, xt)});`);
     const body: string[] = [`const ${env.it} e = ${env.offset('t')};`];
     const loads = new OperandLoads(ctx, env.params, dims, 'e', body, 'g');
     const cv = (v: Val) => (computeType(v.dtype) === ct ? v.expr : `(${ct})${v.expr}`);
     const scale = loads.input(1);
-    let value = `(X(e) - mean) * inv * ${cv(scale)}`;
+    let value = `(${cached ? x : 'X(e)'} - mean) * inv * ${cv(scale)}`;
     if (!rms && ctx.input(2)) value += ` + ${cv(loads.input(2))}`;
     body.push(`const ${ct} r = ${value};`, ...finish(ctx, env, out, 'e', { expr: 'r', dtype: xt }));
-    lines.push(...env.forEach('t', body));
+    lines.push(...each(body));
     if (stats.length) {
       const st: string[] = [];
       stats.forEach((s, k) => {
