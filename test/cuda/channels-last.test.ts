@@ -1,9 +1,10 @@
 // Channels-last plans on the emulator: fp16/bf16 models compiled for cuda run their convolutions
-// as NhwcConv (the emulated cuDNN call reads NHWC X and [M,KH,KW,C/g] W), their pools as the NHWC
-// pool kernels and their global pool as a ReduceMean over H and W; the bias and epilogue launch
-// indexes channels innermost. Compared with the reference interpreter on the same graph. Where a
-// biased convolution's epilogue is exactly [+ residual] [Relu], the kernel names it for cuDNN's
-// conv-bias-activation call (fusedEpilogue), which the emulator then runs instead of the launch.
+// as NhwcConv (the emulated cuDNN call reads NHWC X and [M,KH,KW,C/g] W; depthwise ones are the
+// generated kernel of depthwise.ts), their pools as the NHWC pool kernels and their global pool as
+// a ReduceMean over H and W; the bias and epilogue launch indexes channels innermost. Compared
+// with the reference interpreter on the same graph. Where a biased convolution's epilogue is
+// exactly [+ residual] [Relu], the kernel names it for cuDNN's conv-bias-activation call
+// (fusedEpilogue), which the emulator then runs instead of the launch.
 
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Precision } from '../../compiler/artifact/format.js';
@@ -63,7 +64,10 @@ describe('channels-last cuda plans', () => {
       const { compiled } = checkModel(`channels-last convolutions ${precision}`, convolutions, { precision, tol: TOL[precision] });
       const convs = compiled.plan.kernels.filter((k) => k.op === 'NhwcConv');
       expect(convs).toHaveLength(3);
-      for (const k of convs) expect(k.cuda!.library).toBe('cudnn');
+      // The depthwise convolution is the generated kernel (depthwise.ts), the others cuDNN.
+      expect(convs.map((k) => [k.sources[0], k.cuda!.library ?? k.cuda!.after[0]!.entry])).toEqual([
+        ['/conv/group', 'cudnn'], ['/conv/depthwise', expect.stringContaining('NhwcConv_depthwise')], ['/conv/strided', 'cudnn'],
+      ]);
       expect(compiled.plan.kernels.filter((k) => k.op === 'Conv')).toEqual([]);
     });
     it(`a small network: NHWC pools, residual epilogue, global pool into the Gemm (${precision})`, () => {
@@ -88,7 +92,7 @@ describe('channels-last cuda plans', () => {
     expect(fused).toEqual([['/stem/Conv', { relu: true }], ['/block/Conv', undefined]]);
     const convs = compileCuda(buildModel(convolutions), { precision: 'fp16' });
     expect(convs.plan.kernels.filter((k) => k.cuda?.library === 'cudnn').map((k) => [k.sources[0], k.cuda!.fusedEpilogue])).toEqual([
-      ['/conv/group', { relu: false }], ['/conv/depthwise', undefined], ['/conv/strided', undefined],
+      ['/conv/group', { relu: false }], ['/conv/strided', undefined],
     ]);
     // Without the annotation the emulator runs the `after` launches (the runtime's fallback).
     for (const c of [compiled, convs]) for (const k of c.plan.kernels) delete k.cuda!.fusedEpilogue;

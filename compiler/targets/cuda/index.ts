@@ -1,9 +1,11 @@
 // The cuda target: fills a kernel plan's CUDA code (KernelPlan.cuda, Kernel.cuda; contract in
-// compiler/artifact/format.ts). Contractions and convolutions run through cuBLASLt and cuDNN in the
-// runtime; every other kernel, and the epilogues of those, is generated CUDA C++ here, one
-// translation unit per plan (identical kernels printed once). Generators, one concern per file:
+// compiler/artifact/format.ts). Contractions and convolutions other than depthwise run through
+// cuBLASLt and cuDNN in the runtime; every other kernel, and the epilogues of those, is generated
+// CUDA C++ here, one translation unit per plan (identical kernels printed once). Generators, one
+// concern per file:
 //   elementwise.ts  pointwise kernels (fused DAGs, plain ops, BatchNorm), scalar-ops.ts their ops
 //   library.ts      MatMul/Gemm/Conv: the library call plus an in-place epilogue launch
+//   depthwise.ts    depthwise Conv/NhwcConv with bias and epilogue, generated instead of cuDNN
 //   injective.ts    data movement          reduction.ts  row reductions, softmax, norms
 //   pooling.ts      windowed pools         attention.ts  the fused Attention op (row kernel), with
 //   attention-mma.ts its tensor-core kernel for f16/bf16, attention-shape.ts what both read of the op
@@ -21,6 +23,7 @@ import type { Value } from '../../ir/graph.js';
 import type { TensorData } from '../../ir/tensor.js';
 import { generateAttention } from './attention.js';
 import { KernelContext, type ConstantLookup } from './context.js';
+import { generateDepthwise } from './depthwise.js';
 import { generateBatchNorm, generateElementwise } from './elementwise.js';
 import { generateInjective, INJECTIVE_OPS } from './injective.js';
 import { generateLibrary, LIBRARY_OPS } from './library.js';
@@ -55,6 +58,8 @@ export function emitCudaCode(plan: KernelPlan, precision: Precision, weights: re
 function generateKernel(ctx: KernelContext): CudaKernelCode {
   const op = ctx.kernel.op;
   const launches = (after: CudaKernelCode['after']): CudaKernelCode => ({ before: [], after });
+  const depthwise = generateDepthwise(ctx);
+  if (depthwise) return launches(depthwise);
   if (LIBRARY_OPS.has(op)) return generateLibrary(ctx);
   if (INJECTIVE_OPS.has(op)) return launches(generateInjective(ctx));
   if (op === 'Elementwise' || SCALAR_OPS.has(op)) return launches(generateElementwise(ctx));
