@@ -17,6 +17,7 @@ import { fuseAttentionPass } from './fuse-attention.js';
 import { fuseGeluPass } from './fuse-gelu.js';
 import { fuseLayerNormPass } from './fuse-layernorm.js';
 import { fuseMatMulAddPass } from './fuse-matmul-add.js';
+import { sinkReshapesPass } from './sink-reshapes.js';
 import { fuseMovementChainsPass } from './fuse-movement-chains.js';
 import { fuseProjectionViewsPass } from './fuse-projection-views.js';
 import { fuseSoftmaxPass } from './fuse-softmax.js';
@@ -52,6 +53,7 @@ export const PIPELINE: readonly Step[] = [
   { pass: fuseMatMulAddPass, why: 'a 2-D MatMul with a bias is a Gemm' },
   { pass: fuseProjectionViewsPass, why: 'head splits (reshape/transpose/split/gather of a projection) fold into its weight' },
   { pass: fuseMovementChainsPass, why: 'collapse the movement chains left; scalar ops move above them, next to their producer' },
+  { pass: sinkReshapesPass, why: 'a residual Add after a reshaped projection runs in the projection\'s shape, as its epilogue' },
   { pass: eliminateDeadCodePass, phase: 'optimized', why: 'drop the nodes the patterns replaced' },
   { pass: channelsLastPass, why: 'f16/bf16 GPU convolutions run NHWC; after BN folding and the patterns, before lower-precision rounds the permuted weights and fuse groups epilogues' },
   { pass: lowerPrecisionPass, why: 'fp16/bf16 plans store floats in half precision; before fusion, so the casts at the edges fuse' },
@@ -61,7 +63,7 @@ export const PIPELINE: readonly Step[] = [
 /** The optimizer proper: what -O0 turns off. */
 export const OPTIMIZER_PASSES: readonly string[] = [
   foldBatchNormPass, fuseGeluPass, fuseLayerNormPass, fuseSoftmaxPass, fuseAttentionPass, fuseMatMulAddPass, fuseProjectionViewsPass,
-  fuseMovementChainsPass, channelsLastPass, fusePass,
+  fuseMovementChainsPass, sinkReshapesPass, channelsLastPass, fusePass,
 ].map((p) => p.name);
 
 export const ALL_PASSES: readonly Pass[] = [...new Set(PIPELINE.map((s) => s.pass))];

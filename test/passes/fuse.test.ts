@@ -42,9 +42,11 @@ function runPlan(e: EmittedPlan, feeds: Map<string, TensorData>, inputNames: str
   for (const sl of plan.slots) if (sl.kind === 'weight') env.set(sl.id, e.weights[sl.index]!.constant!);
   const read = (id: number) => {
     if (id < 0) return undefined;
-    const t = env.get(id);
+    // A view slot holds the bytes of the slot it views, in its own shape.
+    const view = plan.slots[id]!.view;
+    const t = env.get(view ? view.of : id);
     if (!t) throw new Error(`slot ${id} read before it is written`);
-    return t;
+    return view ? TensorData.fromBytes(t.dtype, plan.slots[id]!.shape, t.bytes) : t;
   };
   const runSteps = (k: Kernel, steps: readonly FusedStep[], acc: TensorData | undefined, dims: number[] | undefined): TensorData => {
     const results: TensorData[] = [];
