@@ -11,16 +11,23 @@
 // Reshape([B,H,D,T]) of K, or otherwise transposed back by a new Transpose.
 // The mask must be float of Q's dtype, broadcast to [B,H,Sq,T] with its last dim exactly T.
 // Head splits fold in when all of them are the usual ones: Q, K and V each Transpose(Reshape(x,
-// [B,S,H,D]), [0,2,1,3]) of a 3-D x [B,S,H*D], and Y read only by Transpose(Y, [0,2,1,3]) then
-// Reshape to [B,Sq,H*Dv]; the Attention then takes the x's and makes that Reshape's output (its
-// 3-D form with q_num_heads = kv_num_heads = H), and the splits around it become dead.
+// [B,S,H,D]), [0,2,1,3]) of a 3-D x [B,S,H*D], and Y read only by Transpose(Y, [0,2,1,3]) then a
+// Reshape; the Attention then takes the x's and makes [B,Sq,H*Dv] (its 3-D form with q_num_heads =
+// kv_num_heads = H), and the splits around it become dead. A Reshape keeps the row-major order, so
+// the merging Reshape may have any shape: to [B,Sq,H*Dv] the Attention makes its output; to another
+// one (GPT-2's Conv1D views the merge as [B*Sq, H*Dv], and canonicalize joins the two Reshapes) it
+// stays, reading the Attention's output instead (with a constant shape free of 0 entries, since
+// its input's rank changes).
 // Needs: types inferred. Guarantees: intermediates were read only inside the pattern; B and H are
 // the same in Q, K and V (no MatMul broadcasting); the Attention takes over Y and the last MatMul's
-// location and lists the other nodes in `_sources`.
+// location (with folded head splits: the merging Reshape's output and location, or, where that
+// Reshape stays, the merging Transpose's output, retyped to [B,Sq,H*Dv], and location) and lists
+// the other nodes in `_sources`.
 
 import { Attrs, attr, type Graph, type Node, type Value } from '../ir/graph.js';
 import { isFloat } from '../ir/dtype.js';
-import type { Dim } from '../ir/types.js';
+import { TensorData } from '../ir/tensor.js';
+import { isStaticShape, type Dim } from '../ir/types.js';
 import { bumpStat, type Pass } from './pass.js';
 import { GraphIndex, otherOperand, removeNodes, replaceMatched, scalarOf } from './pattern-match.js';
 
@@ -28,6 +35,20 @@ import { GraphIndex, otherOperand, removeNodes, replaceMatched, scalarOf } from 
 type KeySource =
   | { kind: 'value'; k: Value } // K exists as a value
   | { kind: 'transpose'; input: Value; perm: number[]; loc: string }; // K = Transpose(input, perm), made by the rewrite
+
+/** The head splits of a match, folded. */
+export interface PackedHeads {
+  /** The 3-D inputs [B,S,H*D]. */
+  q: Value;
+  k: Value;
+  v: Value;
+  heads: number;
+  /**
+   * The merging Reshape when its shape is not [B,Sq,H*Dv]: it stays and reads the Attention's
+   * output, with `shape` as its shape input (then `last` is the merging Transpose).
+   */
+  merge?: { reshape: Node; shape: Value | number[] };
+}
 
 export interface AttentionMatch {
   q: Value;
@@ -37,8 +58,8 @@ export interface AttentionMatch {
   scale: number;
   nodes: Node[];
   last: Node;
-  /** The 3-D inputs [B,S,H*D] when the head splits fold in (then `last` is the merging Reshape). */
-  packed?: { q: Value; k: Value; v: Value; heads: number };
+  /** Set when the head splits fold in (then `last` is the merging Reshape, or see `merge`). */
+  packed?: PackedHeads;
 }
 
 export interface AttentionPlan {
@@ -116,8 +137,21 @@ function unsplitReshape(idx: GraphIndex, r: Value): Value | undefined {
   return eqDim(xs[0], B) && eqDim(xs[1], S) && xs[2] === H * D ? x : undefined;
 }
 
-/** The head splits of a match, folded: the 3-D inputs, and the output Transpose and Reshape. */
-function packed(idx: GraphIndex, m: AttentionMatch): [NonNullable<AttentionMatch['packed']>, Node[]] | undefined {
+/**
+ * The shape input that makes Reshape `r` give the same result from the 3-D merged value as from
+ * the 4-D one: its own when it is a constant without 0 entries (a 0 would copy a dim of the input,
+ * whose rank changes; with allowzero = 1 it is a literal 0), else its static result's dims.
+ */
+function mergeShape(r: Node): Value | number[] | undefined {
+  const shape = r.inputs[1];
+  const c = shape?.constant;
+  if (shape && c && (r.attrs.int('allowzero', 0) === 1 || !Array.from(c.values).includes(0))) return shape;
+  const out = r.outputs[0]!.type.shape;
+  return isStaticShape(out) && !out.includes(0) ? [...out] : undefined;
+}
+
+/** The head splits of a match, folded, and the nodes they remove (the merging Transpose, and the Reshape when it goes). */
+function packed(idx: GraphIndex, m: AttentionMatch): [PackedHeads, Node[]] | undefined {
   const q = unsplit(idx, m.q);
   const v = unsplit(idx, m.v);
   const k = m.key.kind === 'value' ? unsplit(idx, m.key.k) : String(m.key.perm) === '0,2,1,3' ? unsplitReshape(idx, m.key.input) : undefined;
@@ -127,8 +161,10 @@ function packed(idx: GraphIndex, m: AttentionMatch): [NonNullable<AttentionMatch
   const [B, H, Sq, Dv] = y.type.shape;
   const out = r?.outputs[0]!.type.shape;
   if (!q || !k || !v || !t || !r || !out || typeof H !== 'number' || typeof Dv !== 'number') return undefined;
-  if (out.length !== 3 || !eqDim(out[0], B) || !eqDim(out[1], Sq) || out[2] !== H * Dv) return undefined;
-  return [{ q, k, v, heads: H }, [t, r]];
+  if (out.length === 3 && eqDim(out[0], B) && eqDim(out[1], Sq) && out[2] === H * Dv) return [{ q, k, v, heads: H }, [t, r]];
+  if (idx.isGraphOutput(t.outputs[0]!)) return undefined;
+  const shape = mergeShape(r);
+  return shape ? [{ q, k, v, heads: H, merge: { reshape: r, shape } }, [t]] : undefined;
 }
 
 function match(idx: GraphIndex, softmax: Node): AttentionMatch | string {
@@ -206,7 +242,7 @@ function match(idx: GraphIndex, softmax: Node): AttentionMatch | string {
   if (split) {
     m.packed = split[0];
     m.nodes.push(...split[1]);
-    m.last = split[1][1]!;
+    m.last = split[1][split[1].length - 1]!;
   }
   return m;
 }
@@ -236,9 +272,18 @@ export function applyAttentions(g: Graph, plan: AttentionPlan): void {
   const dead = new Set<Node>();
   for (const m of plan.matches) {
     if (m.packed) {
-      const { q, k, v, heads } = m.packed;
+      const { q, k, v, heads, merge } = m.packed;
       const attrs = new Attrs([['scale', attr.float(m.scale)], ['q_num_heads', attr.int(heads)], ['kv_num_heads', attr.int(heads)]]);
-      replaceMatched(g, m.nodes, m.last, { op: 'Attention', inputs: m.mask ? [q, k, v, m.mask] : [q, k, v], attrs });
+      const node = replaceMatched(g, m.nodes, m.last, { op: 'Attention', inputs: m.mask ? [q, k, v, m.mask] : [q, k, v], attrs });
+      if (merge) {
+        // The Attention took over the merging Transpose's output; it is the 3-D [B,Sq,H*Dv] now.
+        const y = node.outputs[0]!;
+        const [B, Sq, H, Dv] = y.type.shape as [Dim, Dim, number, number];
+        y.type = { dtype: y.type.dtype, shape: [B, Sq, H * Dv] };
+        const r = merge.reshape;
+        const shape = Array.isArray(merge.shape) ? g.addConstant(`${r.outputs[0]!.name}.shape`, TensorData.fromValues('i64', [merge.shape.length], merge.shape)) : merge.shape;
+        r.inputs = [y, shape];
+      }
       for (const n of m.nodes) dead.add(n);
       continue;
     }

@@ -2,7 +2,7 @@
 // follow the PTX fragment layouts lane by lane, against the reference interpreter: the BERT pattern
 // compiled in fp16 (fuse-attention runs for half-precision cuda plans), causal rows, key counts
 // that are not a multiple of the tile, fully masked rows, bf16 with grouped heads and 3-D packed
-// inputs, a launch with several warps per block, the row-kernel fallback, and kernels broken on
+// inputs (BERT's head splits folded in, and GPT-2's at batch 2 with its merge flattened), a launch with several warps per block, the row-kernel fallback, and kernels broken on
 // purpose that must fail.
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,39 @@ describe('cuda tensor-core attention kernel', () => {
     };
     const { compiled } = checkModel('mma bert packed fp16', model, { precision: 'fp16', tol: 1e-2, feeds: { mask: paddingMask(B, S) } });
     expect(compiled.plan.kernels.filter((k) => k.op !== 'Cast' && k.op !== 'Elementwise').map((k) => k.op)).toEqual(['Attention']);
+    expect(entries(compiled.plan).some((e) => e.endsWith('AttentionMma'))).toBe(true);
+  });
+
+  it("runs GPT-2's pattern at batch 2: Q, K, V split off one projection, the merge flattened to [B*S, H*D]", () => {
+    const [B, H, S, D] = [2, 2, 128, 64];
+    const E = H * D;
+    const base = bertPattern(B, H, S, D);
+    const model: ModelSpec = {
+      ...base,
+      inputs: [{ name: 'qkv', dims: [B, S, 3 * E] }, base.inputs[3]!],
+      outputs: [{ name: 'rows' }],
+      initializers: [
+        ...base.initializers!,
+        { name: 'parts', dims: [3], int64s: [E, E, E] },
+        { name: 'split', dims: [4], int64s: [B, S, H, D] },
+        { name: 'flat', dims: [2], int64s: [-1, E] },
+      ],
+      nodes: [
+        { op: 'Split', inputs: ['qkv', 'parts'], outputs: ['xq', 'xk', 'xv'], attrs: { axis: 2 }, name: '/attn/Split' },
+        ...['q', 'k', 'v'].flatMap((x): NodeSpec[] => [
+          { op: 'Reshape', inputs: [`x${x}`, 'split'], outputs: [`r${x}`], name: `/attn/Reshape_${x}` },
+          // K^T straight from the split, as GPT-2 exports it; the pattern's own K Transpose goes.
+          { op: 'Transpose', inputs: [`r${x}`], outputs: [x === 'k' ? 'kt' : x], attrs: { perm: x === 'k' ? [0, 2, 3, 1] : [0, 2, 1, 3] }, name: `/attn/Transpose_${x}` },
+        ]),
+        ...base.nodes.filter((n) => n.op !== 'Transpose').map((n) => (n.outputs[0] === 'y' ? { ...n, outputs: ['y4'] } : n)),
+        { op: 'Transpose', inputs: ['y4'], outputs: ['yt'], attrs: { perm: [0, 2, 1, 3] }, name: '/attn/Transpose_3' },
+        { op: 'Reshape', inputs: ['yt', 'flat'], outputs: ['rows'], name: '/attn/c_proj/Reshape' },
+      ],
+    };
+    const { compiled } = checkModel('mma gpt2 flattened fp16', model, { precision: 'fp16', tol: 1e-2, feeds: { mask: paddingMask(B, S) } });
+    expect(compiled.plan.kernels.filter((k) => k.op !== 'Cast' && k.op !== 'Elementwise').map((k) => k.op)).toEqual(['Split', 'Attention', 'Reshape']);
+    const attention = compiled.plan.kernels.find((k) => k.op === 'Attention')!;
+    expect(compiled.plan.slots[attention.outputs[0]!]!.shape).toEqual([B, S, E]);
     expect(entries(compiled.plan).some((e) => e.endsWith('AttentionMma'))).toBe(true);
   });
 
