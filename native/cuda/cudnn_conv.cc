@@ -388,7 +388,7 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
   // FFT/Winograd workspaces rarely buy more than that); a workspace above the plan's budget (a
   // quarter of its arena, at least 1 MiB: at batch 1 a 40 MiB workspace would be most of resnet50's
   // device memory, at batch 64 half the arena took it above PyTorch eager's peak) is kept only when
-  // no candidate within the budget is within 30% of it.
+  // no candidate within the budget is at most twice as slow.
   // Grouped convolutions keep cuDNN's own timings (after a test run each): capturing some of their
   // algorithms for timing stalled the GPU at load (mobilenet_v2's depthwise convolutions, H200).
   const bool timeOnGpu = group == 1 && ctx.tune;
@@ -425,12 +425,12 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     }
     const size_t budget = std::max<size_t>(size_t(1) << 20, ctx.plan.arenaSize / 4);
     if (candidates[timed[best].index].workspace > budget) {
-      // The fastest candidate within the budget replaces it when it is within 30%.
+      // The fastest candidate within the budget replaces it when it is at most twice as slow.
       size_t within = timed.size();
       for (size_t t = 0; t < timed.size(); ++t) {
         if (candidates[timed[t].index].workspace <= budget && (within == timed.size() || timed[t].us < timed[within].us)) within = t;
       }
-      if (within < timed.size() && timed[within].us <= timed[best].us * 1.30f) best = within;
+      if (within < timed.size() && timed[within].us <= timed[best].us * 2.0f) best = within;
     }
     const Candidate& c = candidates[timed[best].index];
     MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(op->conv_, c.math), "cudnnSetConvolutionMathType");
