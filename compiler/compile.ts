@@ -41,41 +41,20 @@ export const TARGET_SKIPPED_PASSES: Record<Target, readonly string[]> = {
   cuda: ['fuse-attention'],
 };
 
-/** Smallest batch at which cuda plans run convolutions channels-last (see skippedPasses). */
-export const CUDA_CHANNELS_LAST_MIN_BATCH = 32;
-
 /**
- * The passes skipped for a target, precision and batch (the largest leading dim of the bound
- * inputs; undefined: not known, no batch-dependent skips): TARGET_SKIPPED_PASSES, except that
- * fp16/bf16 cuda plans run fuse-attention, because their Attention gets the tensor-core kernel
+ * The passes skipped for a target and precision: TARGET_SKIPPED_PASSES, except that fp16/bf16
+ * cuda plans run fuse-attention, because their Attention gets the tensor-core kernel
  * (attention-mma.ts: one launch instead of two GEMMs, a softmax and the mask/scale kernels).
  * fp32/tf32 keep it decomposed: their Attention would be the scalar row kernel, slower than
- * cuBLASLt's (TF32) GEMMs. Measured on an H200 (fp16, resnet50 / mobilenet_v2), cuDNN's NHWC
- * convolutions win at batch 64 (resnet50 8.3 vs 11.7 ms per run, inputs copied in) and lose at
- * batch 1 (3.1 vs 1.9 ms; mobilenet_v2 1.8 vs 0.9 ms), so channels-last waits for a batch of
- * CUDA_CHANNELS_LAST_MIN_BATCH. Head-split projections at a batch above 1 become MatMuls whose A
- * broadcasts over the heads, one strided cuBLASLt call per head (gpt2 fp16 at batch 16 ran 3.5 ms
- * with them, 3.2 ms in an earlier build without them), so cuda keeps them for batch 1.
+ * cuBLASLt's (TF32) GEMMs. Every batch runs the same passes: on an H200 (fp16, CUDA graphs,
+ * inputs on the device) channels-last convolutions won at batch 1 as at batch 64 once algorithms
+ * were chosen by GPU time (resnet50 0.49 vs 0.87 ms, mobilenet_v2 0.33 vs 0.39 ms at batch 1;
+ * mobilenet_v2 1.71 vs 1.83 ms at batch 64), and head-split projections at batch 16 (plain
+ * [B,S,E] x [E,N] products now) ran gpt2 in 1.47 vs 1.52 ms.
  */
-export function skippedPasses(target: Target, precision: Precision, batch?: number): readonly string[] {
-  let skip = [...TARGET_SKIPPED_PASSES[target]];
-  if (target === 'cuda' && (precision === 'fp16' || precision === 'bf16')) skip = skip.filter((p) => p !== 'fuse-attention');
-  if (target === 'cuda' && batch !== undefined) {
-    if (batch < CUDA_CHANNELS_LAST_MIN_BATCH) skip.push('channels-last');
-    if (batch > 1) skip.push('fuse-projection-views');
-  }
-  return skip;
-}
-
-/** The largest leading dim of the graph's inputs once `shapes` binds them (undefined if none is known). */
-function leadingBatch(graph: Graph, shapes: ReadonlyMap<string, readonly number[]> | undefined): number | undefined {
-  let batch: number | undefined;
-  for (const input of graph.inputs) {
-    const bound = shapes?.get(input.name)?.[0];
-    const d = bound ?? input.type.shape[0];
-    if (typeof d === 'number') batch = Math.max(batch ?? 0, d);
-  }
-  return batch;
+export function skippedPasses(target: Target, precision: Precision): readonly string[] {
+  const skip = TARGET_SKIPPED_PASSES[target];
+  return target === 'cuda' && (precision === 'fp16' || precision === 'bf16') ? skip.filter((p) => p !== 'fuse-attention') : skip;
 }
 
 export interface CompileOptions {
@@ -156,7 +135,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   const skip = !optimize
     ? OPTIMIZER_PASSES
     : [
-        ...skippedPasses(target, precision, leadingBatch(graph, options.shapes)).filter((p) => !options.enablePasses?.includes(p)),
+        ...skippedPasses(target, precision).filter((p) => !options.enablePasses?.includes(p)),
         ...(options.optimize === undefined && !TARGET_RUNS_FUSED_KERNELS[target] ? ['fuse'] : []),
         ...(options.disablePasses ?? []),
       ];

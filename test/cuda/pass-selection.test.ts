@@ -1,24 +1,24 @@
-// Which optimizer passes a cuda plan runs, by precision and batch (compiler/compile.ts
-// skippedPasses): channels-last convolutions from CUDA_CHANNELS_LAST_MIN_BATCH on, head-split
-// projections at batch 1 only, fused attention for the half precisions.
+// Which optimizer passes a cuda plan runs (compiler/compile.ts skippedPasses): fused attention for
+// the half precisions, channels-last convolutions at every batch (a large RGB stem stays
+// channels-first), and what --disable-pass / --enable-pass change.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileModel, CUDA_CHANNELS_LAST_MIN_BATCH, skippedPasses } from '../../compiler/compile.js';
+import { compileModel, skippedPasses } from '../../compiler/compile.js';
+import { STEM_MIN_PIXELS } from '../../compiler/passes/channels-last.js';
 import { buildModel } from '../helpers/onnx-builder.js';
 
 describe('cuda pass selection', () => {
-  it('depends on precision and batch', () => {
+  it('depends on target and precision', () => {
     expect(skippedPasses('cuda', 'fp32')).toEqual(['fuse-attention']);
+    expect(skippedPasses('cuda', 'tf32')).toEqual(['fuse-attention']);
     expect(skippedPasses('cuda', 'fp16')).toEqual([]);
-    expect(skippedPasses('cuda', 'fp16', 1)).toEqual(['channels-last']);
-    expect(skippedPasses('cuda', 'bf16', CUDA_CHANNELS_LAST_MIN_BATCH)).toEqual(['fuse-projection-views']);
-    expect(skippedPasses('cuda', 'fp16', 8)).toEqual(['channels-last', 'fuse-projection-views']);
-    expect(skippedPasses('cpu', 'fp32', 64)).toEqual(['fuse-attention', 'channels-last']);
+    expect(skippedPasses('cuda', 'bf16')).toEqual([]);
+    expect(skippedPasses('cpu', 'fp32')).toEqual(['fuse-attention', 'channels-last']);
   });
 
-  it('runs convolutions channels-last only at a large batch', () => {
+  it('runs half-precision convolutions channels-last at any batch, unless turned off', () => {
     const model = buildModel({
       inputs: [{ name: 'x', dims: ['batch', 4, 8, 8] }],
       outputs: [{ name: 'y' }],
@@ -28,18 +28,34 @@ describe('cuda pass selection', () => {
         { op: 'Relu', inputs: ['c'], outputs: ['y'], name: '/relu' },
       ],
     });
-    const ops = (batch: number) =>
-      compileModel({ bytes: model }, { target: 'cuda', precision: 'fp16', shapes: new Map([['x', [batch, 4, 8, 8]]]) }).emitted!.plan.kernels.map((k) => k.op);
-    expect(ops(1)).toContain('Conv');
-    expect(ops(1)).not.toContain('NhwcConv');
-    expect(ops(CUDA_CHANNELS_LAST_MIN_BATCH)).toContain('NhwcConv');
-    // --disable-pass turns it off at any batch.
-    const nchw = compileModel({ bytes: model }, { target: 'cuda', precision: 'fp16', shapes: new Map([['x', [64, 4, 8, 8]]]), disablePasses: ['channels-last'] });
-    expect(nchw.emitted!.plan.kernels.map((k) => k.op)).not.toContain('NhwcConv');
-    // --enable-pass turns it on at batch 1.
-    const nhwc = compileModel({ bytes: model }, { target: 'cuda', precision: 'fp16', shapes: new Map([['x', [1, 4, 8, 8]]]), enablePasses: ['channels-last'] });
-    expect(nhwc.emitted!.plan.kernels.map((k) => k.op)).toContain('NhwcConv');
+    const ops = (batch: number, extra = {}) =>
+      compileModel({ bytes: model }, { target: 'cuda', precision: 'fp16', shapes: new Map([['x', [batch, 4, 8, 8]]]), ...extra }).emitted!.plan.kernels.map((k) => k.op);
+    expect(ops(1)).toContain('NhwcConv');
+    expect(ops(64)).toContain('NhwcConv');
+    expect(ops(1, { disablePasses: ['channels-last'] })).not.toContain('NhwcConv');
+    expect(compileModel({ bytes: model }, { target: 'cuda', precision: 'fp32', shapes: new Map([['x', [1, 4, 8, 8]]]) }).emitted!.plan.kernels.map((k) => k.op)).not.toContain('NhwcConv');
     expect(() => compileModel({ bytes: model }, { enablePasses: ['channels-last'], disablePasses: ['channels-last'] })).toThrow(/contradict/);
     expect(() => compileModel({ bytes: readFileSync(join(__dirname, '..', '..', 'examples', 'tiny-cnn.onnx')) }, { disablePasses: ['no-such-pass'] })).toThrow(/--disable-pass no-such-pass: only optimizer passes/);
+  });
+
+  it('keeps a large stem of few channels channels-first and starts the region after it', () => {
+    const model = buildModel({
+      inputs: [{ name: 'x', dims: ['batch', 3, 64, 64] }],
+      outputs: [{ name: 'y' }],
+      initializers: [
+        { name: 'w1', dims: [8, 3, 3, 3], floats: Array.from({ length: 216 }, (_, i) => Math.sin(i)) },
+        { name: 'w2', dims: [8, 8, 3, 3], floats: Array.from({ length: 576 }, (_, i) => Math.cos(i)) },
+      ],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'w1'], outputs: ['c'], name: '/stem', attrs: { pads: [1, 1, 1, 1], strides: [2, 2] } },
+        { op: 'Relu', inputs: ['c'], outputs: ['r'], name: '/relu' },
+        { op: 'Conv', inputs: ['r', 'w2'], outputs: ['y'], name: '/conv', attrs: { pads: [1, 1, 1, 1] } },
+      ],
+    });
+    const ops = (batch: number) =>
+      compileModel({ bytes: model }, { target: 'cuda', precision: 'fp16', shapes: new Map([['x', [batch, 3, 64, 64]]]) }).emitted!.plan.kernels.map((k) => k.op);
+    const big = Math.ceil(STEM_MIN_PIXELS / (64 * 64));
+    expect(ops(1).filter((op) => op.endsWith('Conv'))).toEqual(['NhwcConv', 'NhwcConv']);
+    expect(ops(big).filter((op) => op.endsWith('Conv'))).toEqual(['Conv', 'NhwcConv']);
   });
 });
