@@ -42,19 +42,35 @@ export const TARGET_SKIPPED_PASSES: Record<Target, readonly string[]> = {
 };
 
 /**
- * The passes skipped for a target and precision: TARGET_SKIPPED_PASSES, except that fp16/bf16
- * cuda plans run fuse-attention, because their Attention gets the tensor-core kernel
- * (attention-mma.ts: one launch instead of two GEMMs, a softmax and the mask/scale kernels).
- * fp32/tf32 keep it decomposed: their Attention would be the scalar row kernel, slower than
- * cuBLASLt's (TF32) GEMMs. Every batch runs the same passes: on an H200 (fp16, CUDA graphs,
- * inputs on the device) channels-last convolutions won at batch 1 as at batch 64 once algorithms
- * were chosen by GPU time (resnet50 0.49 vs 0.87 ms, mobilenet_v2 0.33 vs 0.39 ms at batch 1;
- * mobilenet_v2 1.71 vs 1.83 ms at batch 64), and head-split projections at batch 16 (plain
- * [B,S,E] x [E,N] products now) ran gpt2 in 1.47 vs 1.52 ms.
+ * The passes skipped for a target, precision and batch (the largest leading dim of the bound
+ * inputs; undefined: not known): TARGET_SKIPPED_PASSES, except that fp16/bf16 cuda plans run
+ * fuse-attention, because their Attention gets the tensor-core kernel (attention-mma.ts: one
+ * launch instead of two GEMMs, a softmax and the mask/scale kernels). fp32/tf32 keep it
+ * decomposed: their Attention would be the scalar row kernel, slower than cuBLASLt's (TF32)
+ * GEMMs; and above batch 1 they skip the head-split projections, whose per-head MatMuls broadcast
+ * A over the heads there (gpt2 fp32 at batch 16: 20.3 vs 10.2 ms, bert at 32: 27.2 vs 19.1 ms).
+ * In half precision the folded attention reads the projections as they are, and every batch runs
+ * the same passes: on an H200 (CUDA graphs, inputs on the device) channels-last convolutions won
+ * at batch 1 as at batch 64 once algorithms were chosen by GPU time (resnet50 0.49 vs 0.87 ms,
+ * mobilenet_v2 0.33 vs 0.39 ms at batch 1; mobilenet_v2 1.71 vs 1.83 ms at batch 64), and
+ * head-split projections ran gpt2 at batch 16 in 1.47 vs 1.52 ms.
  */
-export function skippedPasses(target: Target, precision: Precision): readonly string[] {
+export function skippedPasses(target: Target, precision: Precision, batch?: number): readonly string[] {
   const skip = TARGET_SKIPPED_PASSES[target];
-  return target === 'cuda' && (precision === 'fp16' || precision === 'bf16') ? skip.filter((p) => p !== 'fuse-attention') : skip;
+  if (target !== 'cuda') return skip;
+  if (precision === 'fp16' || precision === 'bf16') return skip.filter((p) => p !== 'fuse-attention');
+  return batch !== undefined && batch > 1 ? [...skip, 'fuse-projection-views'] : skip;
+}
+
+/** The largest leading dim of the graph's inputs once `shapes` binds them (undefined if none is known). */
+function leadingBatch(graph: Graph, shapes: ReadonlyMap<string, readonly number[]> | undefined): number | undefined {
+  let batch: number | undefined;
+  for (const input of graph.inputs) {
+    const bound = shapes?.get(input.name)?.[0];
+    const d = bound ?? input.type.shape[0];
+    if (typeof d === 'number') batch = Math.max(batch ?? 0, d);
+  }
+  return batch;
 }
 
 export interface CompileOptions {
@@ -135,7 +151,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   const skip = !optimize
     ? OPTIMIZER_PASSES
     : [
-        ...skippedPasses(target, precision).filter((p) => !options.enablePasses?.includes(p)),
+        ...skippedPasses(target, precision, leadingBatch(graph, options.shapes)).filter((p) => !options.enablePasses?.includes(p)),
         ...(options.optimize === undefined && !TARGET_RUNS_FUSED_KERNELS[target] ? ['fuse'] : []),
         ...(options.disablePasses ?? []),
       ];

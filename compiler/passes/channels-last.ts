@@ -47,26 +47,11 @@ export interface ChannelsLastPlan {
 const rank4 = (v: Value | null | undefined): boolean => v?.type.shape.length === 4;
 const allOnes = (t: TensorType): boolean => t.shape.every((d) => d === 1);
 
-/**
- * A convolution that would start a region stays channels-first when it reads at most
- * STEM_MAX_CHANNELS channels of at least STEM_MIN_PIXELS pixels (N*H*W): cuDNN's NHWC kernels pad
- * so few channels through a workspace that grows with the image (resnet50's RGB stem at batch 64:
- * 122 MiB, more than every other workspace of the plan), and the region then starts after the
- * stem, which has already shrunk the image. Smaller stems (resnet50 at batch 1) run NHWC.
- */
-export const STEM_MAX_CHANNELS = 4;
-export const STEM_MIN_PIXELS = 1 << 21;
-
-function convProblem(n: Node, fromRegion: boolean): string | undefined {
+function convProblem(n: Node): string | undefined {
   const [x, w] = n.inputs;
   if (!rank4(x) || !rank4(w)) return `${(x?.type.shape.length ?? 2) - 2}-D convolution (channels-last covers 2-D)`;
   if (!w!.constant) return 'its weight is not a constant';
   if (!isFloat(x!.type.dtype)) return `${x!.type.dtype} input`;
-  const [N, C, H, W] = x!.type.shape;
-  const pixels = [N, H, W].every((d) => typeof d === 'number') ? (N as number) * (H as number) * (W as number) : 0;
-  if (!fromRegion && n.attrs.int('group', 1) === 1 && typeof C === 'number' && C <= STEM_MAX_CHANNELS && pixels >= STEM_MIN_PIXELS) {
-    return `a stem of ${C} channels over ${pixels} pixels stays channels-first (cuDNN's NHWC kernels would pad it through a large workspace)`;
-  }
   return undefined;
 }
 
@@ -106,7 +91,7 @@ export function decideChannelsLast(g: Graph): ChannelsLastPlan {
     const x = n.inputs[0];
     const fromRegion = !!x && inRegion.has(x);
     if (n.op === 'Conv') {
-      const problem = convProblem(n, fromRegion);
+      const problem = convProblem(n);
       if (problem) plan.rejected.push({ loc: n.loc, reason: problem });
       else join(n, true);
     } else if (n.op === 'MaxPool' || n.op === 'AveragePool') {

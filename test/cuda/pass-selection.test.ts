@@ -1,20 +1,22 @@
-// Which optimizer passes a cuda plan runs (compiler/compile.ts skippedPasses): fused attention for
-// the half precisions, channels-last convolutions at every batch (a large RGB stem stays
-// channels-first), and what --disable-pass / --enable-pass change.
+// Which optimizer passes a cuda plan runs (compiler/compile.ts skippedPasses): fused attention and
+// head-split projections at every batch for the half precisions (fp32/tf32: projections at batch 1),
+// channels-last convolutions at every batch, and what --disable-pass / --enable-pass change.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileModel, skippedPasses } from '../../compiler/compile.js';
-import { STEM_MIN_PIXELS } from '../../compiler/passes/channels-last.js';
 import { buildModel } from '../helpers/onnx-builder.js';
 
 describe('cuda pass selection', () => {
-  it('depends on target and precision', () => {
+  it('depends on target, precision and batch', () => {
     expect(skippedPasses('cuda', 'fp32')).toEqual(['fuse-attention']);
     expect(skippedPasses('cuda', 'tf32')).toEqual(['fuse-attention']);
     expect(skippedPasses('cuda', 'fp16')).toEqual([]);
     expect(skippedPasses('cuda', 'bf16')).toEqual([]);
+    expect(skippedPasses('cuda', 'fp32', 1)).toEqual(['fuse-attention']);
+    expect(skippedPasses('cuda', 'tf32', 16)).toEqual(['fuse-attention', 'fuse-projection-views']);
+    expect(skippedPasses('cuda', 'fp16', 16)).toEqual([]);
     expect(skippedPasses('cpu', 'fp32')).toEqual(['fuse-attention', 'channels-last']);
   });
 
@@ -36,26 +38,5 @@ describe('cuda pass selection', () => {
     expect(compileModel({ bytes: model }, { target: 'cuda', precision: 'fp32', shapes: new Map([['x', [1, 4, 8, 8]]]) }).emitted!.plan.kernels.map((k) => k.op)).not.toContain('NhwcConv');
     expect(() => compileModel({ bytes: model }, { enablePasses: ['channels-last'], disablePasses: ['channels-last'] })).toThrow(/contradict/);
     expect(() => compileModel({ bytes: readFileSync(join(__dirname, '..', '..', 'examples', 'tiny-cnn.onnx')) }, { disablePasses: ['no-such-pass'] })).toThrow(/--disable-pass no-such-pass: only optimizer passes/);
-  });
-
-  it('keeps a large stem of few channels channels-first and starts the region after it', () => {
-    const model = buildModel({
-      inputs: [{ name: 'x', dims: ['batch', 3, 64, 64] }],
-      outputs: [{ name: 'y' }],
-      initializers: [
-        { name: 'w1', dims: [8, 3, 3, 3], floats: Array.from({ length: 216 }, (_, i) => Math.sin(i)) },
-        { name: 'w2', dims: [8, 8, 3, 3], floats: Array.from({ length: 576 }, (_, i) => Math.cos(i)) },
-      ],
-      nodes: [
-        { op: 'Conv', inputs: ['x', 'w1'], outputs: ['c'], name: '/stem', attrs: { pads: [1, 1, 1, 1], strides: [2, 2] } },
-        { op: 'Relu', inputs: ['c'], outputs: ['r'], name: '/relu' },
-        { op: 'Conv', inputs: ['r', 'w2'], outputs: ['y'], name: '/conv', attrs: { pads: [1, 1, 1, 1] } },
-      ],
-    });
-    const ops = (batch: number) =>
-      compileModel({ bytes: model }, { target: 'cuda', precision: 'fp16', shapes: new Map([['x', [batch, 3, 64, 64]]]) }).emitted!.plan.kernels.map((k) => k.op);
-    const big = Math.ceil(STEM_MIN_PIXELS / (64 * 64));
-    expect(ops(1).filter((op) => op.endsWith('Conv'))).toEqual(['NhwcConv', 'NhwcConv']);
-    expect(ops(big).filter((op) => op.endsWith('Conv'))).toEqual(['Conv', 'NhwcConv']);
   });
 });
