@@ -164,10 +164,10 @@ export function runInspect(args: string[], io: Io): number {
   }
   if (values['fusion']) out += fusionListing(artifact.plan);
   if (values['memory']) {
-    // Every value: io (caller's buffers), weights, l2 / dram (arena offset), register (inside a kernel).
+    // Every value: io (caller's buffers), weights, l2 / dram (arena offset; a view shares its root's), register (inside a kernel).
     const regs = registerValues(artifact.plan);
     out += `\nvalues: ${artifact.plan.slots.length + regs.length} (${regs.length} in registers)\n${table([['  value', 'tier', 'kind', 'index/offset', 'bytes', 'type'], ...artifact.plan.slots.map((sl) => [
-      `  ${sl.name}`, slotTier(sl, artifact.plan.l2WindowBytes ?? 0), sl.kind, String(sl.index), String(sl.byteLength), `${sl.dtype}[${sl.dynamic === 'unbounded' ? sl.shape.map(() => '?').join(',') : sl.shape.join(',')}]${sl.dynamic === 'bounded' ? ' at most' : ''}`,
+      `  ${sl.name}`, slotTier(sl, artifact.plan.l2WindowBytes ?? 0), sl.view ? `view of ${artifact.plan.slots[sl.view.of]!.name}` : sl.kind, String(sl.index), String(sl.byteLength), `${sl.dtype}[${sl.dynamic === 'unbounded' ? sl.shape.map(() => '?').join(',') : sl.shape.join(',')}]${sl.dynamic === 'bounded' ? ' at most' : ''}`,
     ]), ...regs.map((r) => [
       `  kernel#${r.kernel}.${r.name} ${r.op} (${r.source})`, 'register', 'kernel', '-', '0', `${r.dtype}[${r.shape.join(',')}]`,
     ])])}`;

@@ -21,7 +21,7 @@ export const COMPILE_FLAGS: Record<string, FlagSpec> = {
   'compile-to': { type: 'string', value: 'PHASE', help: 'stop at a phase: import, canonical, optimized (print .mcir), plan (print the kernel plan JSON) or artifact' },
   'verify-ir': { type: 'boolean', help: 'run the IR verifier after every pass' },
   'disable-pass': { type: 'string', multiple: true, value: 'PASS', help: 'do not run an optimizer pass (repeatable), e.g. channels-last' },
-  'enable-pass': { type: 'string', multiple: true, value: 'PASS', help: 'run an optimizer pass the target would skip at this batch or precision (repeatable), e.g. channels-last' },
+  'enable-pass': { type: 'string', multiple: true, value: 'PASS', help: 'run an optimizer pass the target would skip at this batch or precision (repeatable), e.g. fuse-projection-views' },
   'opt-level': { type: 'string', short: 'O', value: '0|1', help: 'optimization level: -O0 turns kernel fusion off (one kernel per node), -O1 fuses (default where the target runs fused kernels)' },
   json: { type: 'boolean', help: 'print a machine-readable summary on standard output' },
   quiet: { type: 'boolean', short: 'q', help: 'print nothing but errors' },

@@ -131,10 +131,10 @@ export interface ValueSlot {
   dynamic?: 'bounded' | 'unbounded';
   /**
    * An arena slot that is a view (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) of
-   * slot `of`: the same bytes at the same offset, written by no kernel; `source` is the view's
-   * ONNX node.
+   * slot `of`: the same bytes at the same offset, written by no kernel; `sources` are the ONNX
+   * nodes it stands for (as a kernel's).
    */
-  view?: { of: number; source: string };
+  view?: { of: number; sources: string[] };
 }
 
 /** A float in plan JSON: non-finite values, which JSON cannot hold, are the strings 'inf', '-inf', 'nan'. */

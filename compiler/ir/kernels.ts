@@ -11,6 +11,12 @@ export type KernelFamily = 'contraction' | 'reduction' | 'elementwise' | 'attent
 
 export const KERNEL_FAMILIES: readonly KernelFamily[] = ['contraction', 'reduction', 'elementwise', 'attention', 'injective', 'opaque'];
 
+/**
+ * Ops whose (first) output is their input 0's bytes unchanged, in another shape: emit-plan makes
+ * such an output a view slot of an arena input (no kernel); where it cannot, the kernel is a copy.
+ */
+export const VIEW_OPS: ReadonlySet<string> = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout']);
+
 export interface KernelGroup {
   /** Members in graph order (contiguous in `graph.nodes`); the last one produces the result. */
   nodes: Node[];

@@ -11,7 +11,7 @@
 //   elementwise DAG          connected elementwise/broadcast ops -> one 'Elementwise' kernel
 //   attention                an Attention node is always a kernel of its own
 // Injective ops (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Transpose, Gather, Concat...) and
-// opaque ops stay kernels of their own: the metadata-only ones can be aliased by the runtime, the
+// opaque ops stay kernels of their own: the metadata-only ones become views in the plan, the
 // others move data in ways a step (one element in, one element out, same index) cannot express.
 //
 // Rules: a group computes exactly one value read outside it or a graph output (its result,
@@ -34,7 +34,7 @@
 
 import { dtypeByteLength } from '../ir/dtype.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
-import { isAnchor, kernelRoles, nodeFamily, type KernelFamily } from '../ir/kernels.js';
+import { isAnchor, kernelRoles, nodeFamily, VIEW_OPS, type KernelFamily } from '../ir/kernels.js';
 import { getOp } from '../ir/ops.js';
 import { formatShape, type Dim } from '../ir/types.js';
 import { bumpStat, type Pass } from './pass.js';
@@ -67,7 +67,6 @@ export interface FusionDecision {
 /** Ops that are elementwise but broadcast an operand along an attribute's axis, not numpy-style. */
 const AXIS_BROADCAST_OPS = new Set(['QuantizeLinear', 'DequantizeLinear']);
 
-const METADATA_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
 
 export function valueBytes(v: Value): number {
   const n = v.type.shape.reduce<number>((acc, d) => acc * (typeof d === 'number' ? d : 1), 1);
@@ -92,7 +91,7 @@ function reasonAlone(n: Node): string | undefined {
   const family = nodeFamily(n);
   if (family === 'attention') return `${what} is an attention kernel of its own`;
   if (family === 'injective') {
-    return METADATA_OPS.has(n.op) ? `${what} only changes metadata: kept as its own kernel for the runtime to alias` : `${what} is injective: kept as its own kernel`;
+    return VIEW_OPS.has(n.op) ? `${what} only changes metadata: kept as its own node, a view slot of its input in the plan` : `${what} is injective: kept as its own kernel`;
   }
   if (family === 'opaque') return `${what} is opaque`;
   if (isAnchor(n)) {

@@ -1,6 +1,6 @@
 // emit-plan: turns an optimized graph with static shapes into a KernelPlan for a target: one slot
 // per value that goes to memory (graph input/output, weight, or arena buffer placed by plan-memory)
-// and one kernel per kernel unit, in graph order: each fused group of the fuse pass
+// and one kernel per kernel unit (but views, below), in graph order: each fused group of the fuse pass
 // (graph.kernels) becomes one kernel with prologue/epilogue steps, every other node a kernel of its
 // own. Values internal to a group get no slot (tier 'register'). `sources` lists every ONNX node a
 // kernel computes (member locations and the `_sources` that pattern passes recorded).
@@ -27,16 +27,13 @@ import { toJsonFloat, type ArenaSummary, type ArtifactDType, type FusedOperand, 
 import { diagnostic, q } from '../diagnostics.js';
 import { dtypeByteLength } from '../ir/dtype.js';
 import type { Attrs, AttrValue, Graph, Node, Value } from '../ir/graph.js';
-import { checkKernels, kernelRoles, kernelUnits, nodeFamily } from '../ir/kernels.js';
+import { checkKernels, kernelRoles, kernelUnits, nodeFamily, VIEW_OPS } from '../ir/kernels.js';
 import { getOp } from '../ir/ops.js';
 import { elementCount } from '../ir/tensor.js';
 import { isStaticShape } from '../ir/types.js';
 import { CUDA_L2_WINDOW_BYTES, planTieredMemory } from './plan-l2.js';
 import { planDynamicShapes } from './dynamic-shapes.js';
 import { ARENA_ALIGNMENT, planMemory, type MemoryPlan } from './plan-memory.js';
-
-/** Ops whose single output is its input 0's bytes as they are (see the header: views). */
-const VIEW_OPS: ReadonlySet<string> = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout']);
 
 export interface EmittedPlan {
   plan: KernelPlan;
@@ -148,7 +145,7 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   const inArena = (v: Value) => first.has(v) && !outputIndex.has(v) && !dynamic.values.has(v);
   // View outputs share their input's buffer (its root: views of views share the first one's).
   const viewOf = new Map<Value, Value>();
-  const viewSource = new Map<Value, string>();
+  const viewSources = new Map<Value, string[]>();
   const viewUnits = new Set<number>();
   units.forEach((nodes, step) => {
     const n = nodes[0]!;
@@ -156,9 +153,10 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
     if (nodes.length !== 1 || !VIEW_OPS.has(n.op) || n.outputs.length !== 1 || !x || !inArena(x) || !inArena(y)) return;
     const root = viewOf.get(x) ?? x;
     viewOf.set(y, root);
-    viewSource.set(y, nodeSources(n).join(', '));
+    viewSources.set(y, nodeSources(n));
     last.set(root, Math.max(last.get(root)!, last.get(y)!));
-    reads.set(root, (reads.get(root) ?? 0) + (reads.get(y) ?? 0));
+    // The view's own step reads nothing at run time: its readers read the root.
+    reads.set(root, (reads.get(root) ?? 0) - 1 + (reads.get(y) ?? 0));
     viewUnits.add(step);
   });
   const arenaValues = [...first.keys()].filter((o) => !outputIndex.has(o) && !unbounded(o) && !viewOf.has(o));
@@ -172,7 +170,7 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   arenaValues.forEach((v) => addSlot(v, 'arena', arenaOffset.get(v)!));
   for (const [view, root] of viewOf) {
     const id = addSlot(view, 'arena', arenaOffset.get(root)!);
-    slots[id] = { ...slots[id]!, view: { of: slotOf.get(root)!, source: viewSource.get(view)! } };
+    slots[id] = { ...slots[id]!, view: { of: slotOf.get(root)!, sources: viewSources.get(view)! } };
   }
   for (const v of first.keys()) if (unbounded(v)) addSlot(v, 'heap', 0);
   for (const [v, i] of outputIndex) addSlot(v, 'output', i);

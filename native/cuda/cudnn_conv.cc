@@ -387,8 +387,7 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
   // among the candidates within 10% of the fastest, the one with the smallest workspace wins (big
   // FFT/Winograd workspaces rarely buy more than that); a workspace above the plan's budget (a
   // quarter of its arena, at least 1 MiB: at batch 1 a 40 MiB workspace would be most of resnet50's
-  // device memory, at batch 64 half the arena took it above PyTorch eager's peak) is kept only when
-  // no candidate within the budget is at most twice as slow.
+  // device memory) is kept only when no candidate within the budget is at most twice as slow.
   // Grouped convolutions keep cuDNN's own timings (after a test run each): capturing some of their
   // algorithms for timing stalled the GPU at load (mobilenet_v2's depthwise convolutions, H200).
   const bool timeOnGpu = group == 1 && ctx.tune;

@@ -34,9 +34,9 @@ describe('artifact v1', () => {
     // view slot (the example's Flatten) sharing its input's bytes.
     expect(a.plan.kernels.length).toBeLessThanOrEqual(result.graph.nodes.length);
     const views = a.plan.slots.filter((s) => s.view);
-    expect(views.map((s) => s.view!.source)).toEqual(['/Flatten']);
+    expect(views.flatMap((s) => s.view!.sources)).toEqual(['/Flatten']);
     for (const s of views) expect(s.index).toBe(a.plan.slots[s.view!.of]!.index);
-    const sources = [...a.plan.kernels.flatMap((k) => k.sources), ...views.map((s) => s.view!.source)];
+    const sources = [...a.plan.kernels.flatMap((k) => k.sources), ...views.flatMap((s) => s.view!.sources)];
     expect(new Set(sources).size).toBe(sources.length);
     for (const n of result.graph.nodes) expect(sources).toContain(n.loc);
     const weights = a.header.sections.find((s) => s.name === 'weights')!;

@@ -38,6 +38,9 @@ describe('mcpc CLI', () => {
     const j = JSON.parse((await run(['inspect', mcp, '--json'])).out);
     expect(j.kernels.count).toBeGreaterThan(0);
     expect(j.outputs[0].name).toBe('logits');
+    // The Flatten before the classifier is a view of the pooled value's arena bytes.
+    const m = await run(['inspect', mcp, '--memory']);
+    expect(m.out).toMatch(/\/Flatten_output_0\s+dram\s+view of \/features\/features\.11\/GlobalAveragePool_output_0/);
   });
 
   it('inspects an artifact without weights', async () => {

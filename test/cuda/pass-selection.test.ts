@@ -20,6 +20,26 @@ describe('cuda pass selection', () => {
     expect(skippedPasses('cpu', 'fp32')).toEqual(['fuse-attention', 'channels-last']);
   });
 
+  it('runs head-split projections above batch 1 in fp32 only with --enable-pass', () => {
+    // x [B,S,8] projected to 2 heads of 4 and split: the projection folds into per-head weights.
+    const w = Array.from({ length: 64 }, (_, i) => Math.sin(i));
+    const model = buildModel({
+      inputs: [{ name: 'x', dims: ['batch', 3, 8] }],
+      outputs: [{ name: 'y' }],
+      initializers: [{ name: 'w', dims: [8, 8], floats: w }, { name: 'heads', dims: [4], int64s: [0, 3, 2, 4] }],
+      nodes: [
+        { op: 'MatMul', inputs: ['x', 'w'], outputs: ['p'], name: '/proj/MatMul' },
+        { op: 'Reshape', inputs: ['p', 'heads'], outputs: ['r'], name: '/proj/Reshape' },
+        { op: 'Transpose', inputs: ['r'], outputs: ['y'], name: '/proj/Transpose', attrs: { perm: [0, 2, 1, 3] } },
+      ],
+    });
+    const ops = (batch: number, extra = {}) =>
+      compileModel({ bytes: model }, { target: 'cuda', precision: 'fp32', shapes: new Map([['x', [batch, 3, 8]]]), ...extra }).emitted!.plan.kernels.map((k) => k.op);
+    expect(ops(1)).not.toContain('Transpose');
+    expect(ops(4)).toContain('Transpose');
+    expect(ops(4, { enablePasses: ['fuse-projection-views'] })).not.toContain('Transpose');
+  });
+
   it('runs half-precision convolutions channels-last at any batch, unless turned off', () => {
     const model = buildModel({
       inputs: [{ name: 'x', dims: ['batch', 4, 8, 8] }],
@@ -37,6 +57,7 @@ describe('cuda pass selection', () => {
     expect(ops(1, { disablePasses: ['channels-last'] })).not.toContain('NhwcConv');
     expect(compileModel({ bytes: model }, { target: 'cuda', precision: 'fp32', shapes: new Map([['x', [1, 4, 8, 8]]]) }).emitted!.plan.kernels.map((k) => k.op)).not.toContain('NhwcConv');
     expect(() => compileModel({ bytes: model }, { enablePasses: ['channels-last'], disablePasses: ['channels-last'] })).toThrow(/contradict/);
+    expect(() => compileModel({ bytes: model }, { enablePasses: ['no-such-pass'] })).toThrow(/--enable-pass no-such-pass: only optimizer passes/);
     expect(() => compileModel({ bytes: readFileSync(join(__dirname, '..', '..', 'examples', 'tiny-cnn.onnx')) }, { disablePasses: ['no-such-pass'] })).toThrow(/--disable-pass no-such-pass: only optimizer passes/);
   });
 });

@@ -122,8 +122,8 @@ describe('fuse', () => {
     const { after } = runGolden(fusePass, 'elementwise');
     expect(kernelsOf(after)).toEqual(['Mul+Add+Tanh+Sub+Cast', 'Sigmoid+Neg']);
     expect(decideFusion(parseGraph(source('elementwise'))).rejected.map((r) => r.reason)).toEqual([
-      'Reshape /ew/Reshape only changes metadata: kept as its own kernel for the runtime to alias',
-      'Reshape /ew/Reshape only changes metadata: kept as its own kernel for the runtime to alias',
+      'Reshape /ew/Reshape only changes metadata: kept as its own node, a view slot of its input in the plan',
+      'Reshape /ew/Reshape only changes metadata: kept as its own node, a view slot of its input in the plan',
     ]);
   });
 

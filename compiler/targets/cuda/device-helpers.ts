@@ -53,9 +53,11 @@ template <typename T> __device__ __forceinline__ T mcpc_floormodi(T x, T y) {
   if (r != 0 && ((r < 0) != (y < 0))) r += y;
   return r;
 }
-// Block reductions (blockDim.x a multiple of 32): each warp reduces with shuffles, warp 0's lanes
-// hold the warps' partials in sh (one per warp), every warp reduces those again, so all threads
-// return the result after two barriers. Max and min propagate NaN.
+// Block reductions (blockDim.x a multiple of 32): each warp reduces with shuffles, lane 0 of each
+// writes its partial to sh (one per warp), every warp reduces those again, so all threads return
+// the result after two barriers (one for a single warp). Like the shared-memory tree they replace,
+// they are block barriers: shared memory written before the call is visible after it. Max and min
+// propagate NaN.
 template <typename T>
 __device__ __forceinline__ T mcpc_warp_sum(T v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -76,7 +78,7 @@ __device__ __forceinline__ T mcpc_warp_min(T v) {
   __device__ __forceinline__ T name(T v, T* sh) {                       \\
     v = warp_fn(v);                                                     \\
     const unsigned warps = blockDim.x >> 5, lane = threadIdx.x & 31u;   \\
-    if (warps == 1) return v;                                           \\
+    if (warps == 1) { __syncthreads(); return v; }                     \\
     if (lane == 0) sh[threadIdx.x >> 5] = v;                            \\
     __syncthreads();                                                    \\
     T r = lane < warps ? sh[lane] : (fill);                             \\

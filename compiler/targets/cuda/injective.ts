@@ -7,13 +7,15 @@
 // Shape-like inputs (Slice starts/ends/axes/steps, Pad pads/axes) must be compile-time constants.
 
 import type { CudaLaunch, ValueSlot } from '../../artifact/format.js';
+import { VIEW_OPS } from '../../ir/kernels.js';
 import type { KernelContext } from './context.js';
 import { attrInt, attrString } from './plan-attrs.js';
 import {
   broadcastOffset, coordinate, gridStride, gridStrideLoop, indent, indexType, intLit, KernelParams, numel, stridedOffset, stridesOf,
 } from './source.js';
 
-export const COPY_OPS: ReadonlySet<string> = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout']);
+/** The view ops (VIEW_OPS) that stay kernels: byte copies. */
+export const COPY_OPS = VIEW_OPS;
 export const INJECTIVE_OPS: ReadonlySet<string> = new Set([
   ...COPY_OPS, 'Transpose', 'Gather', 'GatherElements', 'GatherND', 'Slice', 'Concat', 'Split', 'Expand', 'Tile', 'Pad',
 ]);

@@ -1,7 +1,7 @@
 // Row reductions with their fused prologue and epilogue: ReduceX, Softmax/LogSoftmax (any axis),
 // LayerNormalization/RMSNormalization, the global pools and ArgMax/ArgMin. The input is viewed as
 // rows (the kept axes) of n elements (the reduced axes, possibly strided). Rows of more than 16
-// elements get one block each (a power of two of 32..256 threads, shared-memory tree reductions);
+// elements get one block each (a power of two of 32..256 threads, warp-shuffle block reductions);
 // shorter rows, and ArgMax/ArgMin, one thread each. Input elements are read through a lambda `X(e)`
 // (e = flat offset into the anchor's input 0), which evaluates the prologue steps when there are
 // any, so that input 0 is never written to memory. Statistics are computed in float (double for
