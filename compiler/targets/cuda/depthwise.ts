@@ -156,6 +156,25 @@ function unrolledTaps(
   return lines;
 }
 
+/**
+ * The window as loops (large windows, weights read from memory): per input row and column inside
+ * X, the lines of `tap` (which see ih, kh, kw, iw and xr, the pointer to row ih).
+ */
+function rolledTaps(g: Geometry, rowPtr: (ih: string) => string, tap: string[]): string[] {
+  return [
+    `for (int kh = 0; kh < ${g.KH}; kh++) {`,
+    `  const int ih = ${times('oh', g.sh)} + ${times('kh', g.dh)}${signed(-g.ph)};`,
+    `  if ((unsigned)ih >= ${g.H}u) continue;`,
+    `  const auto xr = ${rowPtr('ih')};`,
+    `  for (int kw = 0; kw < ${g.KW}; kw++) {`,
+    `    const int iw = iw0 + ${times('kw', g.dw)};`,
+    `    if ((unsigned)iw >= ${g.W}u) continue;`,
+    ...indent(tap, 4),
+    '  }',
+    '}',
+  ];
+}
+
 /** `x * k` without a factor of 1. */
 function times(x: string, k: number): string {
   return k === 1 ? x : `${x} * ${k}`;
@@ -273,20 +292,11 @@ function nhwcKernel(e: Emit): CudaLaunch {
   ];
   const rowPtr = (ih: string) => `xn + ${wide(ih)} * ${intLit(g.W * g.C)}`;
   if (rolled) {
-    body.push(
-      `for (int kh = 0; kh < ${g.KH}; kh++) {`,
-      `  const int ih = ${times('oh', g.sh)} + ${times('kh', g.dh)}${signed(-g.ph)};`,
-      `  if ((unsigned)ih >= ${g.H}u) continue;`,
-      `  const auto xr = ${rowPtr('ih')};`,
-      `  for (int kw = 0; kw < ${g.KW}; kw++) {`,
-      `    const int iw = iw0 + ${times('kw', g.dw)};`,
-      `    if ((unsigned)iw >= ${g.W}u) continue;`,
-      ...indent(vectorRead('xv', x.dtype, V, `xr + ${wide('iw')} * ${g.C}`), 4),
+    body.push(...rolledTaps(g, rowPtr, [
+      ...vectorRead('xv', x.dtype, V, `xr + ${wide('iw')} * ${g.C}`),
       '#pragma unroll',
-      `    for (int j = 0; j < ${V}; j++) acc[0][j] += ${cvt('xv.e[j]')} * ${load(x.dtype, e.wp, `(${wide('c')} + j) * ${e.kk} + kh * ${g.KW} + kw`)};`,
-      '  }',
-      '}',
-    );
+      `for (int j = 0; j < ${V}; j++) acc[0][j] += ${cvt('xv.e[j]')} * ${load(x.dtype, e.wp, `(${wide('c')} + j) * ${e.kk} + kh * ${g.KW} + kw`)};`,
+    ]));
   } else {
     body.push(...unrolledTaps(g, R, rowPtr, (row, iw, uses, kh) => [
       ...vectorRead('xv', x.dtype, V, `${row} + ${wide(iw)} * ${g.C}`),
@@ -388,18 +398,7 @@ function nchwKernel(e: Emit): CudaLaunch {
   body.push(`const ${ct} b = ${e.bp ? load(x.dtype, e.bp, 'c') : '0.0f'};`, `${ct} acc[${R}];`, '#pragma unroll', `for (int r = 0; r < ${R}; r++) acc[r] = b;`);
   const rowPtr = (ih: string) => `xp + ${ih} * ${g.W}`;
   if (rolled) {
-    body.push(
-      `for (int kh = 0; kh < ${g.KH}; kh++) {`,
-      `  const int ih = ${times('oh', g.sh)} + ${times('kh', g.dh)}${signed(-g.ph)};`,
-      `  if ((unsigned)ih >= ${g.H}u) continue;`,
-      `  const auto xr = ${rowPtr('ih')};`,
-      `  for (int kw = 0; kw < ${g.KW}; kw++) {`,
-      `    const int iw = iw0 + ${times('kw', g.dw)};`,
-      `    if ((unsigned)iw >= ${g.W}u) continue;`,
-      `    acc[0] += ${load(x.dtype, 'xr', 'iw')} * ${load(x.dtype, e.wp, `c * ${e.kk} + kh * ${g.KW} + kw`)};`,
-      '  }',
-      '}',
-    );
+    body.push(...rolledTaps(g, rowPtr, [`acc[0] += ${load(x.dtype, 'xr', 'iw')} * ${load(x.dtype, e.wp, `c * ${e.kk} + kh * ${g.KW} + kw`)};`]));
   } else {
     const fma = (uses: Uses, kh: number) => uses.map(({ r, kw }) => `acc[${r}] += xv * w[${kh * g.KW + kw}];`);
     body.push(...unrolledTaps(g, R, rowPtr, (row, iw, uses, kh) => [`const ${ct} xv = ${load(x.dtype, row, iw)};`, ...fma(uses, kh)], nchwBlock(e, R, fma)));
