@@ -36,7 +36,7 @@ function match(idx: GraphIndex, add: Node): SinkMatch | undefined {
     const view = idx.producer(a);
     if (!view || !VIEW_OPS.has(view.op) || view.outputs.length !== 1 || idx.soleReader(a) !== add || idx.isGraphOutput(a)) continue;
     const p = view.inputs[0]!;
-    if (!idx.producer(p) || !PRODUCTS.has(idx.producer(p)!.op) || idx.soleReader(p) !== view || idx.isGraphOutput(p)) continue;
+    if (!PRODUCTS.has(idx.producer(p)?.op ?? '') || idx.soleReader(p) !== view || idx.isGraphOutput(p)) continue;
     if (!idx.producer(r) || !sameType(r.type, y.type) || !sameType(a.type, y.type) || p.type.dtype !== y.type.dtype) continue;
     if (!isStaticShape(p.type.shape) || !isStaticShape(y.type.shape)) continue;
     return { add, view, operand };

@@ -61,13 +61,7 @@ export function requireStaticInputShapes(g: Graph): void {
 
 /** Reports the first symbolic dim left in the graph, naming the input to bind when there is one. */
 export function requireStaticShapes(g: Graph): void {
-  for (const input of g.inputs) {
-    const sym = input.type.shape.find((d) => typeof d === 'string');
-    if (sym !== undefined) {
-      const example = input.type.shape.map((d) => (typeof d === 'number' ? d : 1)).join('x');
-      throw diagnostic('unboundSymbol', { input: q(input.name), dim: String(sym), example });
-    }
-  }
+  requireStaticInputShapes(g);
   for (const n of g.nodes) {
     for (const o of n.outputs) {
       if (!isStaticShape(o.type.shape)) {
@@ -99,7 +93,7 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   const slots: ValueSlot[] = [];
   const slotOf = new Map<Value, number>();
   const weights: Value[] = [];
-  const addSlot = (v: Value, kind: ValueSlot['kind'], index: number) => {
+  const addSlot = (v: Value, kind: ValueSlot['kind'], index: number, view?: ValueSlot['view']) => {
     const id = slots.length;
     if (dynamic.values.has(v)) {
       const bound = dynamic.values.get(v);
@@ -108,7 +102,7 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
       slots.push({ id, name: v.name, dtype: v.type.dtype as ArtifactDType, shape, byteLength, kind: bound ? kind : 'heap', index: bound ? index : 0, dynamic: bound ? 'bounded' : 'unbounded' });
     } else {
       const shape = v.type.shape as number[];
-      slots.push({ id, name: v.name, dtype: v.type.dtype as ArtifactDType, shape: [...shape], byteLength: dtypeByteLength(v.type.dtype, elementCount(shape)), kind, index });
+      slots.push({ id, name: v.name, dtype: v.type.dtype as ArtifactDType, shape: [...shape], byteLength: dtypeByteLength(v.type.dtype, elementCount(shape)), kind, index, ...(view ? { view } : {}) });
     }
     slotOf.set(v, id);
     return id;
@@ -168,10 +162,7 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   const memory: MemoryPlan & { l2Window?: number } = target === 'cuda' ? planTieredMemory(requests, CUDA_L2_WINDOW_BYTES) : planMemory(requests);
   const arenaOffset = new Map(arenaValues.map((v, i) => [v, memory.offsets.get(i)!]));
   arenaValues.forEach((v) => addSlot(v, 'arena', arenaOffset.get(v)!));
-  for (const [view, root] of viewOf) {
-    const id = addSlot(view, 'arena', arenaOffset.get(root)!);
-    slots[id] = { ...slots[id]!, view: { of: slotOf.get(root)!, sources: viewSources.get(view)! } };
-  }
+  for (const [view, root] of viewOf) addSlot(view, 'arena', arenaOffset.get(root)!, { of: slotOf.get(root)!, sources: viewSources.get(view)! });
   for (const v of first.keys()) if (unbounded(v)) addSlot(v, 'heap', 0);
   for (const [v, i] of outputIndex) addSlot(v, 'output', i);
 

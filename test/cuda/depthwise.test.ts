@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { KernelPlan, Precision } from '../../compiler/artifact/format.js';
 import { buildModel, type ModelSpec } from '../helpers/onnx-builder.js';
 import { compileCuda } from './harness.js';
-import { checkModel, init, printMeasured } from './helpers.js';
+import { checkModel, init, kernelText, printMeasured } from './helpers.js';
 
 afterAll(() => printMeasured('depthwise'));
 
@@ -79,13 +79,6 @@ function expectGenerated(plan: KernelPlan, op: 'Conv' | 'NhwcConv'): string[] {
     expect(k.cuda!.after[0]!.entry).toContain(`${op}_depthwise`);
   }
   return convs.map((k) => k.cuda!.after[0]!.entry);
-}
-
-/** The generated body of `entry` in the plan's source. */
-function kernelText(plan: KernelPlan, entry: string): string {
-  const src = plan.cuda!.source;
-  const at = src.indexOf(`void ${entry}(`);
-  return src.slice(at, src.indexOf('\n}\n', at));
 }
 
 function run(name: string, spec: ModelSpec, precision: Precision, layout: 'NCHW' | 'NHWC', skip: string[] = []): KernelPlan {

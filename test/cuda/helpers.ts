@@ -108,6 +108,14 @@ export function checkModel(
 }
 
 /** Kernels of a plan as [op, prologue ops, epilogue ops] for assertions and messages. */
+/** The generated body of kernel `entry` in the plan's source. */
+export function kernelText(plan: KernelPlan, entry: string): string {
+  const src = plan.cuda!.source;
+  const at = src.indexOf(`void ${entry}(`);
+  expect(at, entry).toBeGreaterThan(-1);
+  return src.slice(at, src.indexOf('\n}\n', at));
+}
+
 export function kernelSummary(plan: KernelPlan): [string, string[], string[]][] {
   return plan.kernels.map((k: Kernel) => [k.op, (k.prologue ?? []).map((s) => s.op), (k.epilogue ?? []).map((s) => s.op)]);
 }

@@ -5,7 +5,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ModelSpec, NodeSpec } from '../helpers/onnx-builder.js';
-import { checkModel, init, kernelSummary, ONNX, printMeasured } from './helpers.js';
+import { checkModel, init, kernelSummary, kernelText, ONNX, printMeasured } from './helpers.js';
 
 const ints = (name: string, values: number[]) => ({ name, dims: [values.length], int64s: values });
 
@@ -30,13 +30,7 @@ describe('cuda reduction kernels', () => {
     expect(compiled.plan.cuda!.source).toContain('mcpc_block_sum<float>');
     // 300-element rows: two elements per thread of 256 kept in registers; 4500: over 16 per thread,
     // read again by each pass.
-    const body = (loc: string) => {
-      const entry = compiled.plan.kernels.find((k) => k.sources.includes(loc))!.cuda!.after[0]!.entry;
-      const src = compiled.plan.cuda!.source;
-      const at = src.indexOf(`void ${entry}(`);
-      expect(at, entry).toBeGreaterThan(-1);
-      return src.slice(at, src.indexOf('\n}\n', at));
-    };
+    const body = (loc: string) => kernelText(compiled.plan, compiled.plan.kernels.find((k) => k.sources.includes(loc))!.cuda!.after[0]!.entry);
     expect(body('/ln/LayerNorm')).toContain('float v[2];');
     expect(body('/ln4/LayerNorm')).not.toContain(' v[');
   });
