@@ -31,14 +31,19 @@ export const TARGET_RUNS_FUSED_KERNELS: Record<Target, boolean> = { cpu: true, c
  * rewrites for cuDNN's NHWC kernels (the cpu convolution kernels are NCHW).
  */
 export const TARGET_SKIPPED_PASSES: Record<Target, readonly string[]> = {
-  cpu: ['fuse-attention', 'channels-last'],
+  cpu: ['fuse-attention', 'channels-last', 'pad-conv-channels'],
   // cuda: fp32/tf32 Attention runs the scalar row kernel (compiler/targets/cuda/attention.ts): it
   // reads keys uncoalesced, and bert-base ran far behind its cuBLASLt GEMMs with it, so attention
   // stays two batched GEMMs around a generated softmax there (fp16/bf16 plans fuse it; see
   // skippedPasses). The head-split and movement-chain rewrites run: they remove the
   // Reshape/Transpose copies around every projection (gpt2 fp16: 379 launches to 224), and
   // cuBLASLt runs the broadcast-batch MatMuls they leave as one strided-batched call.
-  cuda: ['fuse-attention'],
+  // pad-conv-channels runs on request (--enable-pass): on an H200 the padded RGB stem ran slower
+  // than cuDNN's own choice for 3 channels (resnet50 fp16 at batch 64: 2.38 vs 2.16 ms, at batch 1
+  // 0.486 vs 0.465 ms; mobilenet_v2 at batch 64 1.69 vs 1.66 ms) except mobilenet_v2 at batch 1
+  // (0.315 vs 0.356 ms); the stem's large im2col workspace is handled at load instead (batch chunks
+  // that fit the arena's free bytes, native/cuda/cudnn_conv.cc).
+  cuda: ['fuse-attention', 'pad-conv-channels'],
 };
 
 /**
@@ -176,7 +181,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
   }
   result.emitted.plan.precision = precision;
   if (target === 'cpu') checkCpuSupport(result.emitted.plan);
-  if (target === 'cuda') emitCudaCode(result.emitted.plan, precision, result.emitted.weights);
+  if (target === 'cuda') emitCudaCode(result.emitted.plan, precision, result.emitted.weights, result.emitted.scratch);
   result.reached = 'plan';
   lap('plan');
   if (options.compileTo === 'plan') return result;

@@ -131,7 +131,7 @@ export function cudaSourceOf(path: string, precision: Precision, skip: readonly 
   runPipeline(graph, { skip: [...skippedPasses('cuda', precision), ...skip], floatStorage: precision === 'fp16' ? 'f16' : precision === 'bf16' ? 'bf16' : 'f32' });
   const emitted = emitPlan(graph, 'cuda');
   emitted.plan.precision = precision;
-  emitCudaCode(emitted.plan, precision, emitted.weights);
+  emitCudaCode(emitted.plan, precision, emitted.weights, emitted.scratch);
   const launches = emitted.plan.kernels.reduce((n, k) => n + (k.cuda?.after.length ?? 0) + (k.cuda?.before.length ?? 0), 0);
   return { source: emitted.plan.cuda!.source, kernels: emitted.plan.kernels.length, launches };
 }

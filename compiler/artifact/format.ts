@@ -215,6 +215,12 @@ export interface CudaKernelCode {
    * call it runs both.
    */
   fusedEpilogue?: { residual?: number; relu: boolean };
+  /**
+   * Library kernels: arena bytes [offset, offset + bytes) that no slot uses while the kernel runs
+   * (offset a multiple of 256). The runtime puts the library call's workspace there when it fits,
+   * instead of in a buffer of its own.
+   */
+  scratch?: { offset: number; bytes: number };
 }
 
 /**

@@ -9,6 +9,7 @@ import { verifyGraph } from '../ir/verify.js';
 import { bindShapesPass } from './bind-shapes.js';
 import { canonicalizePass } from './canonicalize.js';
 import { channelsLastPass } from './channels-last.js';
+import { padConvChannelsPass } from './pad-conv-channels.js';
 import { eliminateCommonSubexpressionsPass } from './eliminate-common-subexpressions.js';
 import { eliminateDeadCodePass } from './eliminate-dead-code.js';
 import { foldBatchNormPass } from './fold-batchnorm.js';
@@ -56,6 +57,7 @@ export const PIPELINE: readonly Step[] = [
   { pass: sinkReshapesPass, why: 'a residual Add after a reshaped projection runs in the projection\'s shape, as its epilogue' },
   { pass: eliminateDeadCodePass, phase: 'optimized', why: 'drop the nodes the patterns replaced' },
   { pass: channelsLastPass, why: 'f16/bf16 GPU convolutions run NHWC; after BN folding and the patterns, before lower-precision rounds the permuted weights and fuse groups epilogues' },
+  { pass: padConvChannelsPass, why: 'on request: an RGB stem read as 8 channels for tensor-core kernels; before lower-precision rounds the padded weights' },
   { pass: lowerPrecisionPass, why: 'fp16/bf16 plans store floats in half precision; before fusion, so the casts at the edges fuse' },
   { pass: fusePass, why: 'last: groups the final nodes into kernels, so intermediates stay out of memory (-O0 skips it)' },
 ];
@@ -63,7 +65,7 @@ export const PIPELINE: readonly Step[] = [
 /** The optimizer proper: what -O0 turns off. */
 export const OPTIMIZER_PASSES: readonly string[] = [
   foldBatchNormPass, fuseGeluPass, fuseLayerNormPass, fuseSoftmaxPass, fuseAttentionPass, fuseMatMulAddPass, fuseProjectionViewsPass,
-  fuseMovementChainsPass, sinkReshapesPass, channelsLastPass, fusePass,
+  fuseMovementChainsPass, sinkReshapesPass, channelsLastPass, padConvChannelsPass, fusePass,
 ].map((p) => p.name);
 
 export const ALL_PASSES: readonly Pass[] = [...new Set(PIPELINE.map((s) => s.pass))];

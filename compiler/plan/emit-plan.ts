@@ -33,7 +33,7 @@ import { elementCount } from '../ir/tensor.js';
 import { isStaticShape } from '../ir/types.js';
 import { CUDA_L2_WINDOW_BYTES, planTieredMemory } from './plan-l2.js';
 import { planDynamicShapes } from './dynamic-shapes.js';
-import { ARENA_ALIGNMENT, planMemory, type MemoryPlan } from './plan-memory.js';
+import { ARENA_ALIGNMENT, freeRegions, planMemory, type ArenaRegion, type MemoryPlan } from './plan-memory.js';
 
 export interface EmittedPlan {
   plan: KernelPlan;
@@ -43,7 +43,15 @@ export interface EmittedPlan {
   weights: Value[];
   /** Values internal to fused kernels: never written to memory. */
   registers: Value[];
+  /**
+   * By kernel id: the largest arena region free while the kernel runs (256-byte aligned), where a
+   * target may put the kernel's scratch (cuda: a library call's workspace).
+   */
+  scratch: (ArenaRegion | undefined)[];
 }
+
+/** Alignment of scratch regions: what cuBLAS asks of a workspace. */
+const SCRATCH_ALIGNMENT = 256;
 
 /**
  * Reports the first symbolic dim of a graph input, naming the input to bind. Data-dependent dims
@@ -167,9 +175,11 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   for (const [v, i] of outputIndex) addSlot(v, 'output', i);
 
   const kernels: Kernel[] = [];
+  const kernelSteps: number[] = [];
   units.forEach((nodes, step) => {
     if (viewUnits.has(step)) return;
     const id = kernels.length;
+    kernelSteps.push(step);
     const k = nodes.length === 1 ? singleKernel(nodes[0]!, id, slotOf) : fusedKernel(nodes, id, slotOf);
     const rule = dynamic.rules.get(step);
     kernels.push(rule ? { ...k, shapes: rule } : k);
@@ -186,7 +196,8 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
     size: memory.size, alignment: ARENA_ALIGNMENT, lowerBound: memory.lowerBound, naiveSize: memory.naiveSize,
     ...(memory.l2Window ? { l2Window: memory.l2Window } : {}),
   };
-  return { plan, memory, arena, weights, registers };
+  const scratch = freeRegions(requests, memory, kernelSteps, SCRATCH_ALIGNMENT);
+  return { plan, memory, arena, weights, registers, scratch };
 }
 
 function planAttrs(attrs: Attrs): Record<string, PlanAttr> {

@@ -82,6 +82,40 @@ function liveLowerBound(buffers: readonly BufferRequest[]): number {
   return lowerBound;
 }
 
+/** A run of arena bytes: [offset, offset + bytes). */
+export interface ArenaRegion {
+  offset: number;
+  bytes: number;
+}
+
+/**
+ * The largest run of arena bytes that no buffer occupies at each of `steps` (starts aligned to
+ * `alignment`, which shortens a run by at most alignment - 1 bytes), or undefined where none is left.
+ * A step's scratch may go there: a library call's workspace lives only while its step runs.
+ */
+export function freeRegions(
+  buffers: readonly BufferRequest[], plan: Pick<MemoryPlan, 'offsets' | 'size'>, steps: readonly number[], alignment: number,
+): (ArenaRegion | undefined)[] {
+  return steps.map((step) => {
+    const busy = buffers
+      .filter((b) => b.first <= step && step <= b.last)
+      .map((b) => ({ start: plan.offsets.get(b.id)!, end: plan.offsets.get(b.id)! + alignUp(b.bytes, ARENA_ALIGNMENT) }))
+      .sort((a, b) => a.start - b.start);
+    let best: ArenaRegion | undefined;
+    let cursor = 0;
+    const consider = (end: number) => {
+      const offset = alignUp(cursor, alignment);
+      if (end - offset > (best?.bytes ?? 0)) best = { offset, bytes: end - offset };
+    };
+    for (const b of busy) {
+      consider(b.start);
+      cursor = Math.max(cursor, b.end);
+    }
+    consider(plan.size);
+    return best;
+  });
+}
+
 export function planMemory(buffers: readonly BufferRequest[]): MemoryPlan {
   const span = (b: BufferRequest) => b.last - b.first + 1;
   const orders: [PlacementStrategy, BufferRequest[]][] = [

@@ -269,6 +269,13 @@ mcpc::CudaKernelCode ToCudaKernelCode(const Napi::Value& v, const std::string& p
       c.fusedResidual = static_cast<int>(r);
     }
   }
+  if (o.Has("scratch") && !o.Get("scratch").IsUndefined()) {
+    const std::string sp = path + ".scratch";
+    Napi::Object r = ToObject(o.Get("scratch"), sp);
+    if (c.library.empty()) Fail(v.Env(), sp, "is only for library kernels");
+    c.scratchOffset = ToIndex(r.Get("offset"), sp + ".offset");
+    c.scratchBytes = ToIndex(r.Get("bytes"), sp + ".bytes");
+  }
   return c;
 }
 

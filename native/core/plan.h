@@ -106,6 +106,9 @@ struct CudaKernelCode {
   bool fusedEpilogue = false;
   int fusedResidual = -1;
   bool fusedRelu = false;
+  /** Library kernels: arena bytes free while the kernel runs (`scratch` in format.ts); bytes 0: none. */
+  int64_t scratchOffset = 0;
+  int64_t scratchBytes = 0;
 };
 
 /** Target cuda: the plan's generated CUDA C++ (CudaModuleSource), compiled by NVRTC at load. */

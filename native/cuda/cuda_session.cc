@@ -51,6 +51,9 @@ struct LaunchBinding {
 struct KernelBinding {
   std::vector<LaunchBinding> before, after;
   std::unique_ptr<LibraryOp> library;
+  /** The library call's workspace: the kernel's scratch region of the arena, or the shared buffer (null until it exists). */
+  void* workspace = nullptr;
+  size_t workspaceBytes = 0;
 };
 
 /** The cuda-specific parts of the plan the core's ValidatePlan does not know. */
@@ -71,6 +74,10 @@ Status ValidateCudaPlan(const Plan& plan) {
     if (c.library == "cudnn" && spec.op != "Conv" && spec.op != "NhwcConv") {
       return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) names library cudnn, which computes Conv and NhwcConv only", k, spec.op.c_str(),
                         spec.source.c_str());
+    }
+    if (c.scratchBytes > 0 && (c.scratchOffset % 256 != 0 || static_cast<uint64_t>(c.scratchOffset) + static_cast<uint64_t>(c.scratchBytes) > plan.arenaSize)) {
+      return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) scratch [%lld, +%lld) is not a 256-byte aligned region of the %zu-byte arena", k,
+                        spec.op.c_str(), spec.source.c_str(), static_cast<long long>(c.scratchOffset), static_cast<long long>(c.scratchBytes), plan.arenaSize);
     }
     if (c.library.empty() && c.before.empty() && c.after.empty() && !spec.outputs.empty()) {
       return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) has neither a library call nor launches", k, spec.op.c_str(),
@@ -350,6 +357,7 @@ struct CudaSession::Impl {
       ctx.searchWorkspace = search ? search->data() : nullptr;
       ctx.searchWorkspaceBytes = search ? search->bytes() : 0;
       ctx.maxWorkspaceBytes = spec.cuda.library == "cublaslt" ? kCublasWorkspace : kCudnnWorkspace;
+      ctx.scratchBytes = static_cast<size_t>(spec.cuda.scratchBytes);
       ctx.tune = env.tune;
       auto op = spec.cuda.library == "cublaslt" ? CreateCublasLtOp(ctx) : CreateCudnnConvOp(ctx);
       if (!op.ok()) return InKernel(op.status(), k, spec);
@@ -358,12 +366,26 @@ struct CudaSession::Impl {
         Status s = KeepFasterEpilogue(kb, ctx.searchWorkspace, ctx.searchWorkspaceBytes);
         if (!s.ok()) return InKernel(s, k, spec);
       }
-      need = std::max(need, kb.library->workspaceBytes());
+      // A workspace that fits the arena's free bytes at this step goes there; the others share one buffer.
+      const size_t wants = kb.library->workspaceBytes();
+      if (wants > 0 && wants <= static_cast<size_t>(spec.cuda.scratchBytes)) {
+        kb.workspace = static_cast<char*>(arena->data()) + spec.cuda.scratchOffset;
+        kb.workspaceBytes = static_cast<size_t>(spec.cuda.scratchBytes);
+        continue;
+      }
+      need = std::max(need, wants);
     }
     search.reset();
     auto ws = Alloc(need, "the " + std::to_string(need) + "-byte cuBLASLt/cuDNN workspace");
     if (!ws.ok()) return ws.status();
     workspace = ws.take();
+    for (size_t k = 0; k < kernels.size(); ++k) {
+      KernelBinding& kb = kernels[k];
+      if (kb.library && !kb.workspace) {
+        kb.workspace = workspace->data();
+        kb.workspaceBytes = workspace->bytes();
+      }
+    }
     return Status::Ok();
   }
 
@@ -415,7 +437,7 @@ struct CudaSession::Impl {
         if (!s.ok()) return InKernel(s, k, spec);
       }
       if (kb.library) {
-        Status s = kb.library->Enqueue(stream, workspace->data(), workspace->bytes());
+        Status s = kb.library->Enqueue(stream, kb.workspace, kb.workspaceBytes);
         if (!s.ok()) return InKernel(s, k, spec);
       }
       for (const LaunchBinding& b : kb.after) {
@@ -603,7 +625,10 @@ StatusOr<std::unique_ptr<CudaSession>> CudaSession::Create(Plan plan, const Weig
   if (impl->profile.enabled) {
     impl->profile.notes.resize(impl->kernels.size());
     for (size_t k = 0; k < impl->kernels.size(); ++k) {
-      if (impl->kernels[k].library) impl->profile.notes[k] = impl->kernels[k].library->describe();
+      const KernelBinding& kb = impl->kernels[k];
+      if (!kb.library) continue;
+      const bool inArena = kb.workspace && impl->workspace && kb.workspace != impl->workspace->data();
+      impl->profile.notes[k] = kb.library->describe() + (inArena ? " (in the arena)" : "");
     }
   }
   MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(impl->stream), "preparing the session");

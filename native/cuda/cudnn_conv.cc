@@ -43,6 +43,8 @@ class CudnnConvOp : public LibraryOp {
   ~CudnnConvOp() override {
     if (x_) cudnnDestroyTensorDescriptor(x_);
     if (y_) cudnnDestroyTensorDescriptor(y_);
+    if (xChunk_) cudnnDestroyTensorDescriptor(xChunk_);
+    if (yChunk_) cudnnDestroyTensorDescriptor(yChunk_);
     if (b_) cudnnDestroyTensorDescriptor(b_);
     if (act_) cudnnDestroyActivationDescriptor(act_);
     if (w_) cudnnDestroyFilterDescriptor(w_);
@@ -53,16 +55,22 @@ class CudnnConvOp : public LibraryOp {
     for (const cudaMemcpy3DParms& p : padCopies_) MCPC_CUDA_RETURN_IF_ERROR(cudaMemcpy3DAsync(&p, stream), "cudaMemcpy3DAsync (Conv padding)");
     const void* alpha = f64_ ? static_cast<const void*>(&one64_) : static_cast<const void*>(&one32_);
     const void* beta = f64_ ? static_cast<const void*>(&zero64_) : static_cast<const void*>(&zero32_);
-    if (fused_) {
-      // y = act(conv(x) + 1 * z + bias); without a residual z is y scaled by 0.
-      MCPC_CUDNN_RETURN_IF_ERROR(cudnnConvolutionBiasActivationForward(dnn_, alpha, x_, xData_, w_, wData_, conv_, algo_, workspace, workspaceBytes,
-                                                                       zData_ ? alpha : beta, y_, zData_ ? zData_ : yData_, b_, bData_, act_, y_,
-                                                                       yData_),
-                                 "cudnnConvolutionBiasActivationForward");
-      return Status::Ok();
+    // Split in batch chunks (chunks_ > 1), each call covers N / chunks_ images with a workspace to match.
+    const cudnnTensorDescriptor_t xd = chunks_ > 1 ? xChunk_ : x_, yd = chunks_ > 1 ? yChunk_ : y_;
+    for (int c = 0; c < chunks_; ++c) {
+      const void* x = static_cast<const char*>(xData_) + c * xChunkBytes_;
+      void* y = static_cast<char*>(yData_) + c * yChunkBytes_;
+      if (fused_) {
+        // y = act(conv(x) + 1 * z + bias); without a residual z is y scaled by 0.
+        const void* z = zData_ ? static_cast<const void*>(static_cast<const char*>(zData_) + c * yChunkBytes_) : y;
+        MCPC_CUDNN_RETURN_IF_ERROR(cudnnConvolutionBiasActivationForward(dnn_, alpha, xd, x, w_, wData_, conv_, algo_, workspace, workspaceBytes,
+                                                                         zData_ ? alpha : beta, yd, z, b_, bData_, act_, yd, y),
+                                   "cudnnConvolutionBiasActivationForward");
+        continue;
+      }
+      MCPC_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(dnn_, alpha, xd, x, w_, wData_, conv_, algo_, workspace, workspaceBytes, beta, yd, y),
+                                 "cudnnConvolutionForward");
     }
-    MCPC_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(dnn_, alpha, x_, xData_, w_, wData_, conv_, algo_, workspace, workspaceBytes, beta, y_, yData_),
-                               "cudnnConvolutionForward");
     return Status::Ok();
   }
 
@@ -72,12 +80,17 @@ class CudnnConvOp : public LibraryOp {
   void useFusedEpilogue(bool on) override { fused_ = on && fusable_; }
   std::string describe() const override {
     return "cudnn algo " + std::to_string(static_cast<int>(algo_)) + (channelsLast_ ? " nhwc" : " nchw") + ", workspace " +
-           std::to_string(workspace_ >> 10) + " KiB, timed " + std::to_string(static_cast<int>(foundUs_)) + " us" +
+           std::to_string(workspace_ >> 10) + " KiB" + (chunks_ > 1 ? " (" + std::to_string(chunks_) + " batch chunks)" : "") + ", timed " +
+           std::to_string(static_cast<int>(foundUs_)) + " us" +
            (fused_ ? ", conv-bias-activation" : fusable_ ? ", conv + launch (faster than conv-bias-activation)" : "");
   }
 
   cudnnHandle_t dnn_ = nullptr;
   cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr, b_ = nullptr;
+  /** Batch chunks per call (1: whole batch) with X and Y descriptors of one chunk and its bytes in X and Y. */
+  int chunks_ = 1;
+  cudnnTensorDescriptor_t xChunk_ = nullptr, yChunk_ = nullptr;
+  size_t xChunkBytes_ = 0, yChunkBytes_ = 0;
   cudnnActivationDescriptor_t act_ = nullptr;
   /** Running cudnnConvolutionBiasActivationForward with bias bData_ and residual zData_ (or none). */
   bool fused_ = false;
@@ -175,6 +188,59 @@ Status TryFuseEpilogue(CudnnConvOp* op, const LibraryContext& ctx, cudnnDataType
   }
   op->fusable_ = op->fused_;
   return Status::Ok();
+}
+
+/**
+ * Runs `op` (its algorithm set, workspace too large for the arena's free bytes at its step) as
+ * 2, 4, 8 or 16 calls over equal batch chunks, the fewest whose workspace fits those bytes, when
+ * that is at most 10% slower than one call (`wholeUs`, timed on the GPU the same way); chunks of a
+ * large batch keep the kernels' parallelism while the workspace shrinks with them (resnet50's RGB
+ * stem at batch 64: an im2col workspace of 122 MiB). Returns whether the op now runs in chunks.
+ */
+StatusOr<bool> TrySplitBatch(CudnnConvOp* op, const LibraryContext& ctx, cudnnDataType_t dataType, bool channelsLast, const std::vector<int>& xd,
+                             const std::vector<int>& yd, size_t es, float wholeUs) {
+  const int n = xd[0];
+  for (int chunks = 2; chunks <= 16 && chunks <= n; chunks *= 2) {
+    if (n % chunks != 0) continue;
+    std::vector<int> xc = xd, yc = yd;
+    xc[0] = yc[0] = n / chunks;
+    if (!op->xChunk_) MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&op->xChunk_), "cudnnCreateTensorDescriptor");
+    if (!op->yChunk_) MCPC_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&op->yChunk_), "cudnnCreateTensorDescriptor");
+    cudnnStatus_t set;
+    if (channelsLast) {
+      set = cudnnSetTensor4dDescriptor(op->xChunk_, CUDNN_TENSOR_NHWC, dataType, xc[0], xc[1], xc[2], xc[3]);
+      if (set == CUDNN_STATUS_SUCCESS) set = cudnnSetTensor4dDescriptor(op->yChunk_, CUDNN_TENSOR_NHWC, dataType, yc[0], yc[1], yc[2], yc[3]);
+    } else {
+      const std::vector<int> xs = PackedStrides(xc), ys = PackedStrides(yc);
+      set = cudnnSetTensorNdDescriptor(op->xChunk_, dataType, static_cast<int>(xc.size()), xc.data(), xs.data());
+      if (set == CUDNN_STATUS_SUCCESS) set = cudnnSetTensorNdDescriptor(op->yChunk_, dataType, static_cast<int>(yc.size()), yc.data(), ys.data());
+    }
+    size_t need = 0;
+    if (set != CUDNN_STATUS_SUCCESS ||
+        cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, op->xChunk_, op->w_, op->conv_, op->yChunk_, op->algo_, &need) != CUDNN_STATUS_SUCCESS ||
+        need > ctx.scratchBytes || need > ctx.searchWorkspaceBytes) {
+      continue;
+    }
+    size_t xCount = 1, yCount = 1;
+    for (int v : xc) xCount *= static_cast<size_t>(v);
+    for (int v : yc) yCount *= static_cast<size_t>(v);
+    op->chunks_ = chunks;
+    op->xChunkBytes_ = xCount * es;
+    op->yChunkBytes_ = yCount * es;
+    op->workspace_ = need;
+    StatusOr<float> us = GraphTimeUs(ctx.stream, 10, [&] { return op->Enqueue(ctx.stream, ctx.searchWorkspace, ctx.searchWorkspaceBytes); });
+    if (us.ok() && us.value() <= wholeUs * 1.10f) {
+      op->foundUs_ = us.value();
+      return true;
+    }
+    if (!us.ok()) {
+      cudaGetLastError();
+      MCPC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (Conv batch chunks)");
+    }
+    break;  // more chunks would only be slower
+  }
+  op->chunks_ = 1;
+  return false;
 }
 
 /** Runs `enqueue` once and waits for it: `us` when it works, its error otherwise. */
@@ -385,9 +451,10 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
   // benchmark above includes the legacy API's host work per call, which at batch 1 outweighs the
   // kernels and ranks them by noise). The session's workspace is the largest any kernel takes:
   // among the candidates within 10% of the fastest, the one with the smallest workspace wins (big
-  // FFT/Winograd workspaces rarely buy more than that); a workspace above the plan's budget (a
-  // quarter of its arena, at least 1 MiB: at batch 1 a 40 MiB workspace would be most of resnet50's
-  // device memory) is kept only when no candidate within the budget is at most twice as slow.
+  // FFT/Winograd workspaces rarely buy more than that); a workspace above the plan's budget (the
+  // arena's free bytes at this step, where the workspace costs nothing, or else a quarter of the
+  // arena, at least 1 MiB: at batch 1 a 40 MiB workspace would be most of resnet50's device memory)
+  // is kept only when no candidate within the budget is at most twice as slow.
   // Grouped convolutions keep cuDNN's own timings (after a test run each): capturing some of their
   // algorithms for timing stalled the GPU at load (mobilenet_v2's depthwise convolutions, H200).
   const bool timeOnGpu = group == 1 && ctx.tune;
@@ -422,8 +489,18 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     for (size_t t = 0; t < timed.size(); ++t) {
       if (timed[t].us <= timed[fastest].us * 1.10f && candidates[timed[t].index].workspace < candidates[timed[best].index].workspace) best = t;
     }
-    const size_t budget = std::max<size_t>(size_t(1) << 20, ctx.plan.arenaSize / 4);
-    if (candidates[timed[best].index].workspace > budget) {
+    // A workspace larger than the arena's free bytes at this step may fit them per batch chunk.
+    bool split = false;
+    if (timeOnGpu && ctx.scratchBytes > 0 && candidates[timed[best].index].workspace > ctx.scratchBytes) {
+      const Candidate& c = candidates[timed[best].index];
+      MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(op->conv_, c.math), "cudnnSetConvolutionMathType");
+      op->algo_ = c.algo;
+      StatusOr<bool> chunked = TrySplitBatch(op.get(), ctx, dataType, channelsLast, xd, yd, es, timed[best].us);
+      if (!chunked.ok()) return chunked.status();
+      split = chunked.value();
+    }
+    const size_t budget = std::max({size_t(1) << 20, ctx.plan.arenaSize / 4, ctx.scratchBytes});
+    if (!split && candidates[timed[best].index].workspace > budget) {
       // The fastest candidate within the budget replaces it when it is at most twice as slow.
       size_t within = timed.size();
       for (size_t t = 0; t < timed.size(); ++t) {
@@ -434,9 +511,11 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCudnnConvOp(const LibraryContext& ctx
     const Candidate& c = candidates[timed[best].index];
     MCPC_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(op->conv_, c.math), "cudnnSetConvolutionMathType");
     op->algo_ = c.algo;
-    op->workspace_ = c.workspace;
     op->channelsLast_ = channelsLast;
-    op->foundUs_ = timed[best].us;
+    if (!split) {
+      op->workspace_ = c.workspace;
+      op->foundUs_ = timed[best].us;
+    }
     if (spec.cuda.fusedEpilogue) MCPC_RETURN_IF_ERROR(TryFuseEpilogue(op.get(), ctx, dataType, channelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, yd));
     return std::unique_ptr<LibraryOp>(std::move(op));
   }

@@ -55,6 +55,8 @@ struct LibraryContext {
   bool tune = true;
   /** Upper bound on the workspace an op may ask for. */
   size_t maxWorkspaceBytes = 0;
+  /** Arena bytes free while the op runs (the kernel's scratch): a workspace up to this size costs no memory. */
+  size_t scratchBytes = 0;
 };
 
 /** MatMul (numpy-broadcast batches) or Gemm (transA, transB, alpha; beta * C is the epilogue's). */

@@ -118,6 +118,24 @@ describe('channels-last cuda plans', () => {
     expect(k.cuda!.fusedEpilogue).toEqual({ residual: 0, relu: true });
     expect(compiled.plan.slots[k.inputs[0]!]!.name).toContain('c0');
   });
+  it('pads a convolution\'s channels to a multiple of 8 with zeros in input and weights (pad-conv-channels, on request)', () => {
+    const padded = compileCuda(buildModel(network), { precision: 'fp16', enable: ['pad-conv-channels'] });
+    const { compiled } = checkModel('channels-last network fp16 padded channels', network, { compiled: padded, tol: TOL.fp16 });
+    const shapes = (k: { inputs: number[] }) => k.inputs.slice(0, 2).map((s) => compiled.plan.slots[s]!.shape);
+    const convs = compiled.plan.kernels.filter((k) => k.op === 'NhwcConv');
+    // The RGB stem reads x as 8 channels; the block's 8-channel convolution is left alone.
+    expect(convs.map(shapes)).toEqual([[[2, 12, 12, 8], [8, 3, 3, 8]], [[2, 6, 6, 8], [8, 3, 3, 8]]]);
+    const pad = compiled.plan.kernels.find((k) => k.op === 'Pad')!;
+    expect(pad.sources).toEqual(['/stem/Conv/pad_channels']);
+    expect(compiled.plan.slots[pad.inputs[0]!]!.shape).toEqual([2, 12, 12, 3]);
+    // The grouped convolution keeps its 3 channels per group; the 6-channel strided one reads 8.
+    const convs2 = compileCuda(buildModel(convolutions), { precision: 'fp16', enable: ['pad-conv-channels'] }).plan;
+    const byName = (name: string) => convs2.kernels.find((k) => k.sources[0] === name)!;
+    expect(convs2.slots[byName('/conv/group').inputs[1]!]!.shape).toEqual([4, 3, 3, 3]);
+    expect(convs2.slots[byName('/conv/strided').inputs[1]!]!.shape).toEqual([5, 2, 3, 8]);
+    const off = compileCuda(buildModel(network), { precision: 'fp16' });
+    expect(off.plan.kernels.some((k) => k.op === 'Pad')).toBe(false);
+  });
   it('leaves fp32 plans NCHW', () => {
     const { compiled } = checkModel('channels-last fp32', network);
     expect(compiled.plan.kernels.some((k) => k.op.startsWith('Nhwc') || k.op === 'Transpose')).toBe(false);

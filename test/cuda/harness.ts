@@ -48,7 +48,7 @@ export function compileCuda(
   runPipeline(graph, { skip, verify: true, shapeBindings: options.shapes, floatStorage: floatStorage(precision) });
   const emitted = emitPlan(graph, 'cuda');
   emitted.plan.precision = precision;
-  emitCudaCode(emitted.plan, precision, emitted.weights);
+  emitCudaCode(emitted.plan, precision, emitted.weights, emitted.scratch);
   return { plan: emitted.plan, graph, weights: emitted.weights };
 }
 
@@ -95,7 +95,9 @@ function barrierEntries(source: string): Set<string> {
  */
 export function emulatorMain(plan: KernelPlan, gpu = false): string {
   const slots = plan.slots;
-  const arenaBytes = Math.max(0, ...slots.filter((s) => s.kind === 'arena').map((s) => s.index + s.byteLength));
+  const arenaBytes = Math.max(
+    0, ...slots.filter((s) => s.kind === 'arena').map((s) => s.index + s.byteLength), ...plan.kernels.map((k) => (k.cuda?.scratch ? k.cuda.scratch.offset + k.cuda.scratch.bytes : 0)),
+  );
   const barriers = barrierEntries(plan.cuda!.source);
   const S = (id: number) => `S[${id}]`;
   const lines: string[] = [
@@ -115,6 +117,7 @@ export function emulatorMain(plan: KernelPlan, gpu = false): string {
     if (!code) throw new Error(`kernel ${k.id} (${k.op}) has no cuda code`);
     lines.push(`  // kernel ${k.id}: ${k.op} (${k.sources[0] ?? ''})`.replace(/\*\//g, ''));
     for (const l of code.before) lines.push(launch(l));
+    if (code.scratch) lines.push(`  mem.clobber(${code.scratch.offset}, ${code.scratch.bytes});`);
     if (code.library) lines.push(`  ${libraryCall(plan, k.id)}`);
     if (code.libraryEpilogue) lines.push(`  ${libraryEpilogueCall(plan, k.id, code.libraryEpilogue)}`);
     // A fused cuDNN epilogue replaces the `after` launch, as the runtime runs it where cuDNN can.

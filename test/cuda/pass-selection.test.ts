@@ -1,6 +1,7 @@
 // Which optimizer passes a cuda plan runs (compiler/compile.ts skippedPasses): fused attention and
 // head-split projections at every batch for the half precisions (fp32/tf32: projections at batch 1),
-// channels-last convolutions at every batch, and what --disable-pass / --enable-pass change.
+// channels-last convolutions at every batch, padded convolution channels only on request, and what
+// --disable-pass / --enable-pass change.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,14 +11,14 @@ import { buildModel } from '../helpers/onnx-builder.js';
 
 describe('cuda pass selection', () => {
   it('depends on target, precision and batch', () => {
-    expect(skippedPasses('cuda', 'fp32')).toEqual(['fuse-attention']);
-    expect(skippedPasses('cuda', 'tf32')).toEqual(['fuse-attention']);
-    expect(skippedPasses('cuda', 'fp16')).toEqual([]);
-    expect(skippedPasses('cuda', 'bf16')).toEqual([]);
-    expect(skippedPasses('cuda', 'fp32', 1)).toEqual(['fuse-attention']);
-    expect(skippedPasses('cuda', 'tf32', 16)).toEqual(['fuse-attention', 'fuse-projection-views']);
-    expect(skippedPasses('cuda', 'fp16', 16)).toEqual([]);
-    expect(skippedPasses('cpu', 'fp32')).toEqual(['fuse-attention', 'channels-last']);
+    expect(skippedPasses('cuda', 'fp32')).toEqual(['fuse-attention', 'pad-conv-channels']);
+    expect(skippedPasses('cuda', 'tf32')).toEqual(['fuse-attention', 'pad-conv-channels']);
+    expect(skippedPasses('cuda', 'fp16')).toEqual(['pad-conv-channels']);
+    expect(skippedPasses('cuda', 'bf16')).toEqual(['pad-conv-channels']);
+    expect(skippedPasses('cuda', 'fp32', 1)).toEqual(['fuse-attention', 'pad-conv-channels']);
+    expect(skippedPasses('cuda', 'tf32', 16)).toEqual(['fuse-attention', 'pad-conv-channels', 'fuse-projection-views']);
+    expect(skippedPasses('cuda', 'fp16', 16)).toEqual(['pad-conv-channels']);
+    expect(skippedPasses('cpu', 'fp32')).toEqual(['fuse-attention', 'channels-last', 'pad-conv-channels']);
   });
 
   it('runs head-split projections above batch 1 in fp32 only with --enable-pass', () => {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ARENA_ALIGNMENT, planMemory, type BufferRequest, type MemoryPlan } from '../../compiler/plan/plan-memory.js';
+import { ARENA_ALIGNMENT, freeRegions, planMemory, type BufferRequest, type MemoryPlan } from '../../compiler/plan/plan-memory.js';
 
 const aligned = (n: number) => Math.ceil(n / ARENA_ALIGNMENT) * ARENA_ALIGNMENT;
 
@@ -68,5 +68,23 @@ describe('plan-memory', () => {
     expectValid(buffers, plan);
     expect(plan.lowerBound).toBe(2424832);
     expect(plan.size).toBe(plan.lowerBound);
+  });
+  it('finds the largest free region at each step, aligned, and none where the arena is full', () => {
+    // Offsets: 0 [0,256) steps 0-1; 1 [256,320) steps 1-3; 2 [320,1024) step 3; arena 1024 bytes.
+    const buffers = [
+      { id: 0, bytes: 256, first: 0, last: 1 },
+      { id: 1, bytes: 64, first: 1, last: 3 },
+      { id: 2, bytes: 704, first: 3, last: 3 },
+    ];
+    const plan = { offsets: new Map([[0, 0], [1, 256], [2, 320]]), size: 1024 };
+    expect(freeRegions(buffers, plan, [0, 1, 2, 3], 256)).toEqual([
+      { offset: 256, bytes: 768 }, // after buffer 0
+      { offset: 512, bytes: 512 }, // after buffer 1 (ends at 320), aligned up to 512
+      { offset: 512, bytes: 512 }, // [0,256) is free too, but smaller
+      { offset: 0, bytes: 256 }, // buffer 0 is dead; buffers 1 and 2 fill the rest
+    ]);
+    expect(freeRegions([{ id: 0, bytes: 1000, first: 0, last: 0 }], { offsets: new Map([[0, 0]]), size: 1024 }, [0], 256)).toEqual([undefined]);
+    // With 64-byte alignment the region after buffer 1 starts right at 320.
+    expect(freeRegions(buffers, plan, [1, 2], 64)).toEqual([{ offset: 320, bytes: 704 }, { offset: 320, bytes: 704 }]);
   });
 });

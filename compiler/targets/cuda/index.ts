@@ -20,6 +20,7 @@
 import { diagnostic, q } from '../../diagnostics.js';
 import type { CudaKernelCode, KernelPlan, Precision, ValueSlot } from '../../artifact/format.js';
 import type { Value } from '../../ir/graph.js';
+import type { ArenaRegion } from '../../plan/plan-memory.js';
 import type { TensorData } from '../../ir/tensor.js';
 import { generateAttention } from './attention.js';
 import { KernelContext, type ConstantLookup } from './context.js';
@@ -40,7 +41,9 @@ export const CUDA_MIN_COMPUTE_CAPABILITY = 80;
  * are read from them and baked into the source. Throws noTargetKernel (MCPC2012) for the first
  * kernel it cannot generate, naming its op and source node.
  */
-export function emitCudaCode(plan: KernelPlan, precision: Precision, weights: readonly Pick<Value, 'constant'>[] = []): void {
+export function emitCudaCode(
+  plan: KernelPlan, precision: Precision, weights: readonly Pick<Value, 'constant'>[] = [], scratch: readonly (ArenaRegion | undefined)[] = [],
+): void {
   void precision; // tf32 and the half precisions change only the library calls and the slots' dtypes
   const module = new CudaModuleBuilder();
   const constants: ConstantLookup = (s: ValueSlot): TensorData | undefined => (s.kind === 'weight' ? weights[s.index]?.constant : undefined);
@@ -51,6 +54,8 @@ export function emitCudaCode(plan: KernelPlan, precision: Precision, weights: re
     }
     const ctx = new KernelContext(plan, kernel, module, constants);
     kernel.cuda = generateKernel(ctx);
+    const region = scratch[kernel.id];
+    if (kernel.cuda.library && region) kernel.cuda.scratch = { offset: region.offset, bytes: region.bytes };
   }
   plan.cuda = { ...module.finish(), minComputeCapability: CUDA_MIN_COMPUTE_CAPABILITY };
 }

@@ -168,6 +168,9 @@ class Memory {
     }
   }
   void** ptr;
+  void clobber(long long offset, long long bytes) {
+    mcpc_emu::check(cudaMemset(static_cast<unsigned char*>(arena_) + offset, 0xff, size_t(bytes)), "scratch clobber");
+  }
   void check() const { mcpc_emu::check(cudaDeviceSynchronize(), "after the plan"); }
   void write(int slot) const {
     std::vector<unsigned char> h(size_t(slots_[slot].bytes));

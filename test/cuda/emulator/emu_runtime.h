@@ -42,6 +42,15 @@ class Memory {
 
   void** ptr;
 
+  /**
+   * A library call's workspace in the arena (CudaKernelCode.scratch): overwritten with 0xff bytes
+   * (NaN in every float type) as a library may, so a live slot placed there shows in the outputs.
+   */
+  void clobber(long long offset, long long bytes) {
+    if (offset < 0 || offset + bytes > arenaBytes_) fail("a scratch region lies outside the arena");
+    memset(arena_ + offset, 0xff, size_t(bytes));
+  }
+
   /** Aborts if any guard byte changed: a kernel wrote past a buffer. */
   void check() const {
     checkGuard(arena_, arenaBytes_, "the arena");
