@@ -76,7 +76,7 @@ export function launchProblems(plan: KernelPlan): string[] {
 const DT_CODE: Partial<Record<ArtifactDType, number>> = { f32: 0, f16: 1, bf16: 2, f64: 3 };
 const KIND_CODE = { input: 0, output: 1, weight: 2, arena: 3 } as const;
 
-/** Entries whose kernels synchronize (they run as fibers in the emulator). */
+/** Entries whose kernels synchronize or exchange values within a warp (they run as fibers in the emulator). */
 function barrierEntries(source: string): Set<string> {
   const out = new Set<string>();
   const re = /extern "C" __global__ void (\w+)\(/g;
@@ -84,7 +84,7 @@ function barrierEntries(source: string): Set<string> {
   for (let m = re.exec(source); m; m = re.exec(source)) starts.push({ name: m[1]!, at: m.index });
   starts.forEach((s, i) => {
     const body = source.slice(s.at, starts[i + 1]?.at ?? source.length);
-    if (/__syncthreads|mcpc_block_/.test(body)) out.add(s.name);
+    if (/__syncthreads|mcpc_block_|mcpc_warp_|__shfl/.test(body)) out.add(s.name);
   });
   return out;
 }

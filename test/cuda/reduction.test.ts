@@ -12,13 +12,19 @@ const ints = (name: string, values: number[]) => ({ name, dims: [values.length],
 afterAll(() => printMeasured('reduction'));
 
 describe('cuda reduction kernels', () => {
-  it('LayerNormalization with a fused Add prologue (rows in registers), long rows (read per pass) and short rows (thread per row)', () => {
+  it('LayerNormalization with a fused Add prologue (warp rows in registers), long rows (block per row, read per pass) and short rows (thread per row)', () => {
     const model: ModelSpec = {
-      inputs: [{ name: 'x', dims: [2, 16, 300] }, { name: 'r', dims: [2, 16, 300] }, { name: 'v', dims: [5, 3, 12] }, { name: 'z', dims: [2, 4500] }],
-      outputs: [{ name: 'y' }, { name: 'w' }, { name: 'u' }, { name: 'zn' }],
-      initializers: [init('g', [300], 7), init('be', [300], 8), init('g2', [3, 12], 9), init('g3', [12], 10), init('g4', [4500], 11)],
+      inputs: [
+        { name: 'x', dims: [2, 16, 300] }, { name: 'r', dims: [2, 16, 300] }, { name: 'v', dims: [5, 3, 12] }, { name: 'z', dims: [2, 4500] },
+        { name: 'h', dims: [3, 768] },
+      ],
+      outputs: [{ name: 'y' }, { name: 'w' }, { name: 'u' }, { name: 'zn' }, { name: 'hn' }],
+      initializers: [
+        init('g', [300], 7), init('be', [300], 8), init('g2', [3, 12], 9), init('g3', [12], 10), init('g4', [4500], 11), init('g5', [768], 12),
+      ],
       nodes: [
         { op: 'LayerNormalization', inputs: ['z', 'g4'], outputs: ['zn'], name: '/ln4/LayerNorm', attrs: { axis: -1 } },
+        { op: 'LayerNormalization', inputs: ['h', 'g5'], outputs: ['hn'], name: '/ln5/LayerNorm', attrs: { axis: -1 } },
         { op: 'Add', inputs: ['x', 'r'], outputs: ['s'], name: '/ln/Add' },
         { op: 'LayerNormalization', inputs: ['s', 'g', 'be'], outputs: ['y'], name: '/ln/LayerNorm', attrs: { axis: -1, epsilon: { float: 1e-5 } } },
         { op: 'LayerNormalization', inputs: ['v', 'g2'], outputs: ['w'], name: '/ln2/LayerNorm', attrs: { axis: -2 } },
@@ -27,12 +33,18 @@ describe('cuda reduction kernels', () => {
     };
     const { compiled } = checkModel('reduction layernorm', model);
     expect(kernelSummary(compiled.plan)).toContainEqual(['LayerNormalization', ['Add'], []]);
-    expect(compiled.plan.cuda!.source).toContain('mcpc_block_sum<float>');
-    // 300-element rows: two elements per thread of 256 kept in registers; 4500: over 16 per thread,
-    // read again by each pass.
-    const body = (loc: string) => kernelText(compiled.plan, compiled.plan.kernels.find((k) => k.sources.includes(loc))!.cuda!.after[0]!.entry);
-    expect(body('/ln/LayerNorm')).toContain('float v[2];');
+    // Rows of up to 1024 elements: one warp each, kept in registers (300: 10 per lane, 768: 24;
+    // 36-element rows of axis -2, 5 of them: the block's last warps have no row); 4500: a block
+    // per row, over 16 per thread, read again by each pass.
+    const kernel = (loc: string) => compiled.plan.kernels.find((k) => k.sources.includes(loc))!.cuda!.after[0]!;
+    const body = (loc: string) => kernelText(compiled.plan, kernel(loc).entry);
+    expect(body('/ln/LayerNorm')).toContain('float v[10];');
+    expect(body('/ln/LayerNorm')).toContain('mcpc_warp_sum<float>');
+    expect(kernel('/ln/LayerNorm').grid[0]).toBe(4); // 32 rows, 8 per block
+    expect(body('/ln5/LayerNorm')).toContain('float v[24];');
+    expect(body('/ln2/LayerNorm')).toContain('mcpc_warp_sum<float>');
     expect(body('/ln4/LayerNorm')).not.toContain(' v[');
+    expect(body('/ln4/LayerNorm')).toContain('mcpc_block_sum<float>');
   });
 
   it('Softmax with an epilogue, softmax over an inner axis, LogSoftmax', () => {
@@ -132,4 +144,33 @@ describe('cuda reduction kernels', () => {
     };
     checkModel('reduction f16', model, { tol: 1e-2 });
   });
+
+  for (const dt of ['f16', 'bf16'] as const) {
+    it(`LayerNorm of ${dt} rows of 256 to 1024 elements reads and writes 16-byte vectors, one warp per row`, () => {
+      const half = (name: string, dims: number[]) => ({ name, elemType: ONNX[dt], dims });
+      const cast = (from: string): NodeSpec => ({ op: 'Cast', inputs: [from], outputs: [`${from}h`], attrs: { to: ONNX[dt] } });
+      const model: ModelSpec = {
+        inputs: [half('x', [11, 768]), half('z', [3, 2, 512]), half('w', [4, 300])],
+        outputs: [{ name: 'y', elemType: ONNX[dt] }, { name: 'zn', elemType: ONNX[dt] }, { name: 'wn', elemType: ONNX[dt] }],
+        initializers: [init('g', [768], 7), init('b', [768], 8), init('g2', [512], 9), init('g3', [300], 10)],
+        nodes: [
+          cast('g'), cast('b'), cast('g2'), cast('g3'),
+          { op: 'LayerNormalization', inputs: ['x', 'gh', 'bh'], outputs: ['y'], name: '/v/LayerNorm' },
+          { op: 'LayerNormalization', inputs: ['z', 'g2h'], outputs: ['zn'], name: '/nb/LayerNorm', attrs: { axis: -1 } },
+          { op: 'LayerNormalization', inputs: ['w', 'g3h'], outputs: ['wn'], name: '/odd/LayerNorm' },
+        ],
+      };
+      const { compiled } = checkModel(`reduction layernorm vectors ${dt}`, model, { tol: dt === 'f16' ? 1e-2 : 3e-2 });
+      const kernel = (loc: string) => compiled.plan.kernels.find((k) => k.sources.includes(loc))!.cuda!.after[0]!;
+      const body = (loc: string) => kernelText(compiled.plan, kernel(loc).entry);
+      // 768 = 3 vectors of 8 per lane; 11 rows: two blocks of 8 warps, the last 5 warps idle.
+      expect(body('/v/LayerNorm')).toContain('float v[24];');
+      expect(body('/v/LayerNorm')).toContain('reinterpret_cast<const uint4*>');
+      expect(kernel('/v/LayerNorm').grid[0]).toBe(2);
+      expect(body('/nb/LayerNorm')).toContain('float v[16];');
+      // 300 is no multiple of 256: scalar loads, still a warp per row.
+      expect(body('/odd/LayerNorm')).not.toContain('uint4');
+      expect(body('/odd/LayerNorm')).toContain('mcpc_warp_sum<float>');
+    });
+  }
 });

@@ -1,8 +1,8 @@
 // Row reductions with their fused prologue and epilogue: ReduceX, Softmax/LogSoftmax (any axis),
 // LayerNormalization/RMSNormalization, the global pools and ArgMax/ArgMin. The input is viewed as
 // rows (the kept axes) of n elements (the reduced axes, possibly strided). Rows of more than 16
-// elements get one block each (a power of two of 32..256 threads, warp-shuffle block reductions);
-// shorter rows, and ArgMax/ArgMin, one thread each. Input elements are read through a lambda `X(e)`
+// elements get one block each (a power of two of 32..256 threads, warp-shuffle block reductions),
+// LayerNorm rows of up to 1024 one warp each; shorter rows, and ArgMax/ArgMin, one thread each. Input elements are read through a lambda `X(e)`
 // (e = flat offset into the anchor's input 0), which evaluates the prologue steps when there are
 // any, so that input 0 is never written to memory. Statistics are computed in float (double for
 // f64); LayerNorm's variance is the mean of squared deviations from the mean (two passes).
@@ -12,8 +12,8 @@ import type { KernelContext } from './context.js';
 import { anchorInputDtype, emitSteps, OperandLoads } from './elementwise.js';
 import { attrFloat, attrInt, attrInts } from './plan-attrs.js';
 import {
-  BLOCK, blockPerRow, computeType, convert, gridStride, gridStrideLoop, indent, indexType, intLit, isFloatDtype, KernelParams, literal,
-  load, numel, pow2Block, stridedOffset, stridesOf, store, type Val,
+  BLOCK, blockPerRow, computeType, convert, fromStorage, gridStride, gridStrideLoop, indent, indexType, intLit, isFloatDtype, KernelParams, literal,
+  load, numel, pow2Block, storageType, stridedOffset, stridesOf, store, toStorage, type Val,
 } from './source.js';
 
 const REDUCE_KINDS = ['Sum', 'Mean', 'Max', 'Min', 'SumSquare', 'L1', 'L2', 'LogSum', 'LogSumExp'] as const;
@@ -29,6 +29,14 @@ const THREAD_ROW_MAX = 16;
 
 /** LayerNorm rows of up to this many elements per thread stay in registers between the passes. */
 const REGISTER_ROW_MAX = 16;
+
+/**
+ * LayerNorm rows of up to this many elements get one warp each (8 rows per 256-thread block; up to
+ * 32 elements per lane, kept in registers): shuffles reduce them without block barriers or shared
+ * memory. Longer rows get a block.
+ */
+const WARP_ROW_MAX = 1024;
+const WARP_ROWS_PER_BLOCK = BLOCK / 32;
 
 /** Shape of the anchor's input 0: its slot's, or with a prologue the broadcast of the prologue's operands. */
 export function anchorInputShape(ctx: KernelContext): number[] {
@@ -91,19 +99,22 @@ function normAxes(axes: readonly number[], rank: number): boolean[] {
  * A kernel over the rows of input 0 (shape `dims`, `reduced` marking the row's axes): one block
  * (or one thread) per row, `row` and `base` defined, and X(e) reading input 0 at flat offset e.
  */
-function rowKernel(ctx: KernelContext, dims: number[], reduced: boolean[], serial: boolean, body: (env: RowEnv) => string[]): CudaLaunch {
+function rowKernel(
+  ctx: KernelContext, dims: number[], reduced: boolean[], serial: boolean, body: (env: RowEnv) => string[], warpRows = false,
+): CudaLaunch {
   const kept = dims.map((d, k) => (reduced[k] ? 1 : d));
   const st = stridesOf(dims);
   const rows = numel(kept);
   const n = numel(dims.filter((_, k) => reduced[k]));
   const thread = serial || n <= THREAD_ROW_MAX;
-  const B = thread ? BLOCK : pow2Block(n, 32, BLOCK);
+  const warp = !thread && warpRows && n <= WARP_ROW_MAX;
+  const B = thread || warp ? BLOCK : pow2Block(n, 32, BLOCK);
   const xt = anchorInputDtype(ctx);
   ctx.checkDtype(xt);
   const ct = computeType(xt);
   const it = indexType(numel(dims));
   const params = new KernelParams();
-  const lane = thread ? '0' : 'threadIdx.x';
+  const lane = thread ? '0' : warp ? 'lane' : 'threadIdx.x';
   const redDims = dims.filter((_, k) => reduced[k]);
   const redStrides = st.filter((_, k) => reduced[k]);
   const keptDims = dims.filter((_, k) => !reduced[k]);
@@ -111,23 +122,30 @@ function rowKernel(ctx: KernelContext, dims: number[], reduced: boolean[], seria
 
   const reader = inputReader(ctx, params, dims, it);
   const env: RowEnv = {
-    params, ct, xt, it, n, lane, lanes: thread ? 1 : B,
+    params, ct, xt, it, n, lane, lanes: thread ? 1 : warp ? 32 : B,
     offset: (t) => {
       const e = stridedOffset(redDims, redStrides, t);
       return e === '0' ? 'base' : `base + ${e}`;
     },
-    forEach: (t, b) => [`for (${it} ${t} = ${lane}; ${t} < ${intLit(n)}; ${t} += ${thread ? 1 : B}) {`, ...indent(b, 2), '}'],
-    reduce: (kind, v) => (thread ? v : `mcpc_block_${kind}<${ct}>(${v}, red)`),
+    forEach: (t, b) => [`for (${it} ${t} = ${lane}; ${t} < ${intLit(n)}; ${t} += ${env.lanes}) {`, ...indent(b, 2), '}'],
+    reduce: (kind, v) => (thread ? v : warp ? `mcpc_warp_${kind}<${ct}>(${v})` : `mcpc_block_${kind}<${ct}>(${v}, red)`),
   };
   const inner = body(env);
   const lines: string[] = [];
-  if (!thread) lines.push(`__shared__ ${ct} red[${B}];`);
-  lines.push(thread ? `${gridStrideLoop('row', rows)} {` : `for (${it} row = blockIdx.x; row < ${intLit(rows)}; row += gridDim.x) {`);
+  if (warp) {
+    // Warp w of the block takes rows w, w + 8 * gridDim.x, ...: the loop is uniform within a warp.
+    lines.push('const int lane = threadIdx.x & 31;');
+    lines.push(`for (${it} row = blockIdx.x * ${WARP_ROWS_PER_BLOCK} + (threadIdx.x >> 5); row < ${intLit(rows)}; row += gridDim.x * ${WARP_ROWS_PER_BLOCK}) {`);
+  } else {
+    if (!thread) lines.push(`__shared__ ${ct} red[${B}];`);
+    lines.push(thread ? `${gridStrideLoop('row', rows)} {` : `for (${it} row = blockIdx.x; row < ${intLit(rows)}; row += gridDim.x) {`);
+  }
   lines.push(`  const ${it} base = ${stridedOffset(keptDims, keptStrides, 'row')};`);
   lines.push(...indent(reader, 2));
   lines.push(...indent(inner, 2), '}');
   const entry = ctx.module.addKernel(ctx.entry(), params.declaration, indent(lines, 2).join('\n') + '\n');
-  return { entry, ...(thread ? gridStride(rows) : blockPerRow(rows, B)), args: params.slots };
+  const launch = thread ? gridStride(rows) : blockPerRow(warp ? Math.ceil(rows / WARP_ROWS_PER_BLOCK) : rows, B);
+  return { entry, ...launch, args: params.slots };
 }
 
 /** Lines applying the epilogue to `acc` at flat output index `index` and storing into `out`. */
@@ -258,6 +276,8 @@ function layerNorm(ctx: KernelContext, rms: boolean): CudaLaunch {
   ctx.requireInput(1);
   const stats = ctx.kernel.outputs.slice(1).map((_, k) => ctx.output(k + 1));
   if (rms && stats.length) throw ctx.refuse(`with ${ctx.kernel.outputs.length} outputs`);
+  const vectorized = vectorLayerNorm(ctx, dims, axis, eps, rms);
+  if (vectorized) return vectorized;
   return rowKernel(ctx, dims, dims.map((_, k) => k >= axis), false, (env) => {
     const { ct, n } = env;
     const f = (name: string) => (ct === 'float' ? `${name}f` : name);
@@ -265,7 +285,7 @@ function layerNorm(ctx: KernelContext, rms: boolean): CudaLaunch {
     // A row of up to REGISTER_ROW_MAX elements per thread is read once into registers (the input,
     // or its prologue, evaluated once per element); longer rows are read again by each pass.
     const perThread = Math.ceil(n / env.lanes);
-    const cached = env.lanes > 1 && perThread <= REGISTER_ROW_MAX;
+    const cached = env.lanes > 1 && perThread <= (env.lanes === 32 ? WARP_ROW_MAX / 32 : REGISTER_ROW_MAX);
     const x = cached ? 'v[k]' : `X(${env.offset('t')})`;
     const each = (body: string[]): string[] =>
       cached
@@ -299,7 +319,67 @@ function layerNorm(ctx: KernelContext, rms: boolean): CudaLaunch {
       lines.push(`if (${env.lane} == 0) {`, ...indent(st, 2), '}');
     }
     return lines;
-  });
+  }, true);
+}
+
+/**
+ * LayerNorm/RMSNorm of f16/bf16 rows of 256 to 1024 elements (a multiple of 256) with the scale and
+ * bias (if any) one value per row element, no prologue, epilogue or statistics outputs (every
+ * LayerNorm of BERT and GPT-2 but the embeddings'): one warp per row, each lane reading and writing
+ * 16-byte vectors (8 elements at lane * 8 + 256 * m), the row kept in registers.
+ */
+function vectorLayerNorm(ctx: KernelContext, dims: number[], axis: number, eps: number, rms: boolean): CudaLaunch | undefined {
+  if (ctx.prologue.length || ctx.epilogue.length || ctx.kernel.outputs.length !== 1) return undefined;
+  const x = ctx.requireInput(0);
+  const out = ctx.output();
+  const n = numel(dims.slice(axis));
+  const rows = numel(dims.slice(0, axis));
+  const half = x.dtype === 'f16' || x.dtype === 'bf16';
+  const perRow = [ctx.requireInput(1), ...(!rms && ctx.input(2) ? [ctx.input(2)!] : [])];
+  if (!half || out.dtype !== x.dtype) return undefined;
+  if (n % 256 !== 0 || n > WARP_ROW_MAX || perRow.some((s) => s.dtype !== x.dtype || numel(s.shape) !== n)) return undefined;
+  const vectors = n / 256;
+  const T = storageType(x.dtype);
+  const it = indexType(numel(dims));
+  const params = new KernelParams();
+  const [xp, gp, bp] = [params.read(x.id, x.dtype), ...perRow.map((s) => params.read(s.id, s.dtype))];
+  const yp = params.write(out.id, out.dtype);
+  const f = (e: string) => fromStorage(x.dtype, e);
+  const union = (name: string) => `union { uint4 u; ${T} e[8]; } ${name};`;
+  const lines = [
+    'const int lane = threadIdx.x & 31;',
+    `for (${it} row = blockIdx.x * ${WARP_ROWS_PER_BLOCK} + (threadIdx.x >> 5); row < ${intLit(rows)}; row += gridDim.x * ${WARP_ROWS_PER_BLOCK}) {`,
+    `  const uint4* xr = reinterpret_cast<const uint4*>(${xp} + row * ${intLit(n)});`,
+    `  uint4* yr = reinterpret_cast<uint4*>(${yp} + row * ${intLit(n)});`,
+    `  float v[${vectors * 8}];`,
+    '#pragma unroll',
+    `  for (int m = 0; m < ${vectors}; m++) {`,
+    `    ${union('q')}`,
+    '    q.u = xr[lane + 32 * m];',
+    '#pragma unroll',
+    `    for (int j = 0; j < 8; j++) v[m * 8 + j] = ${f('q.e[j]')};`,
+    '  }',
+    ...(rms
+      ? ['  const float mean = 0.0f;']
+      : ['  float s = 0.0f;', '#pragma unroll', `  for (int k = 0; k < ${vectors * 8}; k++) s += v[k];`, `  const float mean = mcpc_warp_sum<float>(s) / ${literal(n, 'f32')};`]),
+    '  float ss = 0.0f;',
+    '#pragma unroll',
+    `  for (int k = 0; k < ${vectors * 8}; k++) { const float d = v[k] - mean; ss += d * d; }`,
+    `  const float inv = 1.0f / sqrtf(mcpc_warp_sum<float>(ss) / ${literal(n, 'f32')} + ${literal(eps, 'f32')});`,
+    '#pragma unroll',
+    `  for (int m = 0; m < ${vectors}; m++) {`,
+    `    ${union('g')}`,
+    `    g.u = reinterpret_cast<const uint4*>(${gp})[lane + 32 * m];`,
+    ...(bp ? [`    ${union('b')}`, `    b.u = reinterpret_cast<const uint4*>(${bp})[lane + 32 * m];`] : []),
+    `    ${union('r')}`,
+    '#pragma unroll',
+    `    for (int j = 0; j < 8; j++) r.e[j] = ${toStorage(x.dtype, `(v[m * 8 + j] - mean) * inv * ${f('g.e[j]')}${bp ? ` + ${f('b.e[j]')}` : ''}`)};`,
+    '    yr[lane + 32 * m] = r.u;',
+    '  }',
+    '}',
+  ];
+  const entry = ctx.module.addKernel(ctx.entry(), params.declaration, indent(lines, 2).join('\n') + '\n');
+  return { entry, ...blockPerRow(Math.ceil(rows / WARP_ROWS_PER_BLOCK), BLOCK), args: params.slots };
 }
 
 function argReduce(ctx: KernelContext, isMax: boolean): CudaLaunch {
