@@ -61,15 +61,31 @@ export function generateAttentionMma(ctx: KernelContext, a: AttentionShape): Cud
   const tEnd = causal ? `(blockIdx.x + 1) * ${BM} < ${L(T)} ? (blockIdx.x + 1) * ${BM} : ${L(T)}` : L(T);
 
   // Stages rows [j0, j0 + KT) of a [T x W] operand into `dst` (rows of W + 8 halves), 16 bytes a
-  // thread at a time; rows past T are zeros (a NaN there would survive p = 0).
-  const stage = (dst: string, src: string, W: string | number, width: number, offset: (row: string, col: string) => string) => [
-    `for (int e = threadIdx.x; e < ${(KT * width) / 8}; e += ${threads}) {`,
-    `  const int r = e / ${width / 8}, c = e % ${width / 8};`,
-    '  uint4 x = {0u, 0u, 0u, 0u};',
-    `  if (j0 + r < ${L(T)}) x = *(const uint4*)(${src} + ${offset('j0 + r', 'c * 8')});`,
-    `  ${dst}[r * ${Number(W) / 8} + c] = x;`,
-    '}',
-  ];
+  // thread at a time; rows past T are zeros (a NaN there would survive p = 0). A thread issues up
+  // to 8 loads before it stores any: staged one by one, a lone warp per block (small batches) waits
+  // out a memory round trip per vector.
+  const stage = (dst: string, src: string, W: string | number, width: number, offset: (row: string, col: string) => string) => {
+    const total = (KT * width) / 8;
+    const chunk = [8, 4, 2, 1].find((c) => (total / threads) % c === 0)!;
+    const at = ['const int e = e0 + u * ' + threads + ';', `const int r = e / ${width / 8}, c = e % ${width / 8};`];
+    return [
+      '#pragma unroll',
+      `for (int e0 = threadIdx.x; e0 < ${total}; e0 += ${threads * chunk}) {`,
+      `  uint4 x[${chunk}];`,
+      '  #pragma unroll',
+      `  for (int u = 0; u < ${chunk}; u++) {`,
+      ...indent(at, 4),
+      '    x[u] = {0u, 0u, 0u, 0u};',
+      `    if (j0 + r < ${L(T)}) x[u] = *(const uint4*)(${src} + ${offset('j0 + r', 'c * 8')});`,
+      '  }',
+      '  #pragma unroll',
+      `  for (int u = 0; u < ${chunk}; u++) {`,
+      ...indent(at, 4),
+      `    ${dst}[r * ${Number(W) / 8} + c] = x[u];`,
+      '  }',
+      '}',
+    ];
+  };
   const lines = [
     `__shared__ uint4 ks4[${(KT * KS) / 8}];`,
     `__shared__ uint4 vs4[${(KT * VS) / 8}];`,
