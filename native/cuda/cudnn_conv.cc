@@ -9,6 +9,9 @@
 // each is test-run and timed on the GPU (GraphTimeUs; grouped convolutions keep cuDNN's timings),
 // and the choice is fixed; precision fp32 admits only FMA kernels (no TF32), tf32/fp16/bf16 tensor
 // cores.
+// The workspace goes into the arena's free bytes at the kernel's step (CudaKernelCode.scratch)
+// when it fits; an ungrouped convolution whose chosen algorithm needs more may run in batch chunks
+// whose workspace fits (TrySplitBatch), else it takes the session's shared workspace.
 // A kernel whose epilogue is exactly act(y + bias + z) (fusedEpilogue) then tries
 // cudnnConvolutionBiasActivationForward with that algorithm; where cuDNN refuses it, the
 // generated epilogue launch runs after the plain convolution as before.
@@ -192,8 +195,9 @@ Status TryFuseEpilogue(CudnnConvOp* op, const LibraryContext& ctx, cudnnDataType
 
 /**
  * Runs `op` (its algorithm set, workspace too large for the arena's free bytes at its step) as
- * 2, 4, 8 or 16 calls over equal batch chunks, the fewest whose workspace fits those bytes, when
- * that is at most 10% slower than one call (`wholeUs`, timed on the GPU the same way); chunks of a
+ * 2, 4, 8 or 16 calls over equal batch chunks (each a multiple of 256 bytes of X and Y), the fewest
+ * whose workspace fits those bytes, when that is at most 10% slower than one call of the chosen
+ * algorithm (`wholeUs`, timed on the GPU the same way); chunks of a
  * large batch keep the kernels' parallelism while the workspace shrinks with them (resnet50's RGB
  * stem at batch 64: an im2col workspace of 122 MiB). Returns whether the op now runs in chunks.
  */
@@ -224,6 +228,8 @@ StatusOr<bool> TrySplitBatch(CudnnConvOp* op, const LibraryContext& ctx, cudnnDa
     size_t xCount = 1, yCount = 1;
     for (int v : xc) xCount *= static_cast<size_t>(v);
     for (int v : yc) yCount *= static_cast<size_t>(v);
+    // Chunks start where the whole batch's buffers were aligned for the timed algorithm.
+    if ((xCount * es) % 256 != 0 || (yCount * es) % 256 != 0) continue;
     op->chunks_ = chunks;
     op->xChunkBytes_ = xCount * es;
     op->yChunkBytes_ = yCount * es;

@@ -117,8 +117,11 @@ export function emulatorMain(plan: KernelPlan, gpu = false): string {
     if (!code) throw new Error(`kernel ${k.id} (${k.op}) has no cuda code`);
     lines.push(`  // kernel ${k.id}: ${k.op} (${k.sources[0] ?? ''})`.replace(/\*\//g, ''));
     for (const l of code.before) lines.push(launch(l));
+    // A library writes its workspace before and while it writes its output: the region is
+    // clobbered on both sides of the call, so an overlap with an input or the output shows.
     if (code.scratch) lines.push(`  mem.clobber(${code.scratch.offset}, ${code.scratch.bytes});`);
     if (code.library) lines.push(`  ${libraryCall(plan, k.id)}`);
+    if (code.scratch) lines.push(`  mem.clobber(${code.scratch.offset}, ${code.scratch.bytes});`);
     if (code.libraryEpilogue) lines.push(`  ${libraryEpilogueCall(plan, k.id, code.libraryEpilogue)}`);
     // A fused cuDNN epilogue replaces the `after` launch, as the runtime runs it where cuDNN can.
     if (code.fusedEpilogue) lines.push(`  ${fusedEpilogueCall(plan, k.id)}`);

@@ -5,6 +5,8 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ModelSpec } from '../helpers/onnx-builder.js';
+import { buildModel } from '../helpers/onnx-builder.js';
+import { compileCuda } from './harness.js';
 import { checkModel, init, kernelSummary, ONNX, printMeasured } from './helpers.js';
 
 afterAll(() => printMeasured('library'));
@@ -172,5 +174,57 @@ describe('cuda library anchors and their epilogues', () => {
     });
     checkModel('library f16', model(ONNX.f16), { tol: 1e-2 });
     checkModel('library bf16', model(ONNX.bf16), { tol: 2e-2 });
+  });
+
+  it('a library call\'s scratch is the largest run of arena bytes no value uses at its step', () => {
+    // h1 and h2 die early; m3 and m4 run while only their operands are live, so the arena has room.
+    const model: ModelSpec = {
+      inputs: [{ name: 'x', dims: [16, 32] }],
+      outputs: [{ name: 'y' }],
+      initializers: [init('w1', [32, 64], 1, 0.3), init('w2', [64, 32], 2, 0.3), init('w3', [32, 8], 3, 0.3), init('w4', [8, 8], 4, 0.3)],
+      nodes: [
+        { op: 'MatMul', inputs: ['x', 'w1'], outputs: ['h1'], name: '/m1' },
+        { op: 'Relu', inputs: ['h1'], outputs: ['r1'], name: '/r1' },
+        { op: 'Sigmoid', inputs: ['r1'], outputs: ['s1'], name: '/s1' },
+        { op: 'MatMul', inputs: ['s1', 'w2'], outputs: ['h2'], name: '/m2' },
+        { op: 'MatMul', inputs: ['h2', 'w3'], outputs: ['h3'], name: '/m3' },
+        { op: 'MatMul', inputs: ['h3', 'w4'], outputs: ['y'], name: '/m4' },
+      ],
+    };
+    const { compiled } = checkModel('library scratch', model, { compiled: compileCuda(buildModel(model), { skip: ['fuse'] }) });
+    const { kernels, slots } = compiled.plan;
+    // Lifetimes from the plan itself: a slot is live from its first to its last kernel.
+    const live = new Map<number, [number, number]>();
+    kernels.forEach((k, i) => {
+      for (const s of [...k.inputs, ...k.outputs]) {
+        if (s < 0 || slots[s]!.kind !== 'arena') continue;
+        const span = live.get(s) ?? [i, i];
+        live.set(s, [Math.min(span[0], i), Math.max(span[1], i)]);
+      }
+    });
+    const arenaEnd = Math.max(...[...live.keys()].map((s) => slots[s]!.index + slots[s]!.byteLength));
+    const library = kernels.filter((k) => k.cuda!.library);
+    expect(library.length).toBe(4);
+    let withScratch = 0;
+    for (const k of library) {
+      const busy = [...live].filter(([, [a, b]]) => a <= k.id && k.id <= b).map(([s]) => [slots[s]!.index, slots[s]!.index + slots[s]!.byteLength] as const);
+      // The largest 256-aligned gap between the live slots (and up to the last slot's end).
+      let largest = 0;
+      let cursor = 0;
+      for (const [start, end] of [...busy].sort((p, q) => p[0] - q[0]).concat([[arenaEnd, arenaEnd]])) {
+        largest = Math.max(largest, start - Math.ceil(cursor / 256) * 256);
+        cursor = Math.max(cursor, end);
+      }
+      const region = k.cuda!.scratch;
+      if (largest <= 0) continue;
+      withScratch++;
+      expect(region, `kernel ${k.id} has free arena bytes but no scratch`).toBeDefined();
+      expect(region!.offset % 256).toBe(0);
+      for (const [start, end] of busy) expect(region!.offset >= end || region!.offset + region!.bytes <= start, `kernel ${k.id}: scratch overlaps a live slot`).toBe(true);
+      // At least the largest gap; more only by the arena's alignment past the last slot.
+      expect(region!.bytes).toBeGreaterThanOrEqual(largest);
+      expect(region!.bytes).toBeLessThan(largest + 64);
+    }
+    expect(withScratch).toBeGreaterThan(0);
   });
 });
