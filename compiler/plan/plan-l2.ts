@@ -4,7 +4,8 @@
 // it is all window; otherwise the values that gain most from L2 go in first: those read by the most
 // kernels (each read a DRAM round trip saved), small ones before big ones at equal reads (more
 // values per byte of window), while the window's own plan stays within the budget. The rest is
-// planned after the window, as the DRAM tier.
+// planned around the window's buffers: in the window's bytes where those are dead, else after it
+// (the DRAM tier), whichever packs the arena smaller.
 
 import { alignUp } from '../artifact/format.js';
 import { planMemory, type BufferRequest, type MemoryPlan } from './plan-memory.js';
@@ -56,17 +57,26 @@ export function planTieredMemory(buffers: readonly L2Request[], budget: number):
   }
   if (!chosen.length) return { ...whole, l2Window: 0, l2: new Set() };
   const inL2 = new Set(chosen.map((b) => b.id));
-  const rest = planMemory(buffers.filter((b) => !inL2.has(b.id)));
   const windowBytes = alignUp(window.size, L2_WINDOW_ALIGNMENT);
-  const offsets = new Map(window.offsets);
-  for (const [id, off] of rest.offsets) offsets.set(id, windowBytes + off);
+  // The window's buffers keep their offsets; the others go around them, into the window's bytes
+  // too at steps where its buffers are dead (they then share the persisting lines), or, if that
+  // packs worse, all after the window.
+  const joint = planMemory(buffers, window.offsets);
+  const rest = planMemory(buffers.filter((b) => !inL2.has(b.id)));
+  let offsets = joint.offsets;
+  let chosenPlan: MemoryPlan = joint;
+  if (windowBytes + rest.size < joint.size) {
+    offsets = new Map(window.offsets);
+    for (const [id, off] of rest.offsets) offsets.set(id, windowBytes + off);
+    chosenPlan = { ...rest, size: windowBytes + rest.size };
+  }
   return {
     offsets,
-    size: windowBytes + rest.size,
+    size: Math.max(chosenPlan.size, windowBytes),
     lowerBound: whole.lowerBound,
     naiveSize: whole.naiveSize,
-    strategy: rest.strategy,
-    refinements: rest.refinements,
+    strategy: chosenPlan.strategy,
+    refinements: chosenPlan.refinements,
     l2Window: windowBytes,
     l2: inL2,
   };

@@ -39,10 +39,16 @@ function overlaps(a: BufferRequest, b: BufferRequest): boolean {
   return a.first <= b.last && b.first <= a.last;
 }
 
-function place(order: readonly BufferRequest[], fit: 'best' | 'first'): { offsets: Map<number, number>; size: number } {
+function place(order: readonly BufferRequest[], fit: 'best' | 'first', pinned: readonly Pinned[] = []): { offsets: Map<number, number>; size: number } {
   const offsets = new Map<number, number>();
   const placed: { req: BufferRequest; offset: number; end: number }[] = [];
   let size = 0;
+  for (const { req, offset } of pinned) {
+    const end = offset + alignUp(req.bytes, ARENA_ALIGNMENT);
+    offsets.set(req.id, offset);
+    placed.push({ req, offset, end });
+    size = Math.max(size, end);
+  }
   for (const req of order) {
     const need = alignUp(req.bytes, ARENA_ALIGNMENT);
     const busy = placed.filter((p) => overlaps(p.req, req)).sort((a, b) => a.offset - b.offset);
@@ -116,7 +122,19 @@ export function freeRegions(
   });
 }
 
-export function planMemory(buffers: readonly BufferRequest[]): MemoryPlan {
+/** A buffer whose offset is fixed before placement (plan-l2's window). */
+interface Pinned {
+  req: BufferRequest;
+  offset: number;
+}
+
+/**
+ * Places `buffers`; those in `pinned` (id -> offset, a valid placement of its own) keep their
+ * offsets and the others go around them: into their bytes too, at steps where they are dead.
+ */
+export function planMemory(allBuffers: readonly BufferRequest[], pinnedOffsets: ReadonlyMap<number, number> = new Map()): MemoryPlan {
+  const pinned: Pinned[] = allBuffers.filter((b) => pinnedOffsets.has(b.id)).map((req) => ({ req, offset: pinnedOffsets.get(req.id)! }));
+  const buffers = allBuffers.filter((b) => !pinnedOffsets.has(b.id));
   const span = (b: BufferRequest) => b.last - b.first + 1;
   const orders: [PlacementStrategy, BufferRequest[]][] = [
     ['greedy-by-size', [...buffers].sort((a, b) => b.bytes - a.bytes || a.first - b.first)],
@@ -127,25 +145,25 @@ export function planMemory(buffers: readonly BufferRequest[]): MemoryPlan {
     ['greedy-by-lifetime', [...buffers].sort((a, b) => span(b) - span(a) || b.bytes - a.bytes || a.first - b.first)],
     ['greedy-by-area', [...buffers].sort((a, b) => b.bytes * span(b) - a.bytes * span(a) || a.first - b.first)],
   ];
-  const lowerBound = liveLowerBound(buffers);
+  const lowerBound = liveLowerBound(allBuffers);
   let best: { offsets: Map<number, number>; size: number; strategy: PlacementStrategy; refinements: number } | undefined;
   const consider = (r: { offsets: Map<number, number>; size: number }, strategy: PlacementStrategy, refinements: number) => {
     if (!best || r.size < best.size) best = { ...r, strategy, refinements };
   };
   for (const [strategy, initial] of orders) {
     let order = initial;
-    let r = place(order, 'best');
+    let r = place(order, 'best', pinned);
     consider(r, strategy, 0);
-    consider(place(order, 'first'), strategy, 0);
+    consider(place(order, 'first', pinned), strategy, 0);
     for (let round = 1; round <= MAX_REFINEMENTS && r.size > lowerBound; round++) {
       const top = new Set(order.filter((b) => r.offsets.get(b.id)! + alignUp(b.bytes, ARENA_ALIGNMENT) > lowerBound));
       order = [...order.filter((b) => top.has(b)), ...order.filter((b) => !top.has(b))];
-      r = place(order, 'best');
+      r = place(order, 'best', pinned);
       consider(r, strategy, round);
     }
     if (best!.size <= lowerBound) break;
   }
-  best ??= { offsets: new Map(), size: 0, strategy: 'greedy-by-size', refinements: 0 };
-  const naiveSize = buffers.reduce((acc, b) => acc + alignUp(b.bytes, ARENA_ALIGNMENT), 0);
+  best ??= { ...place([], 'best', pinned), strategy: 'greedy-by-size', refinements: 0 };
+  const naiveSize = allBuffers.reduce((acc, b) => acc + alignUp(b.bytes, ARENA_ALIGNMENT), 0);
   return { offsets: best.offsets, size: best.size, lowerBound, naiveSize, strategy: best.strategy, refinements: best.refinements };
 }

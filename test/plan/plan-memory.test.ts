@@ -87,4 +87,20 @@ describe('plan-memory', () => {
     // With 64-byte alignment the region after buffer 1 starts right at 320.
     expect(freeRegions(buffers, plan, [1, 2], 64)).toEqual([{ offset: 320, bytes: 704 }, { offset: 320, bytes: 704 }]);
   });
+  it('keeps pinned buffers where they are and places the others around them', () => {
+    let s = 21;
+    const r = (n: number) => ((s = (s * 1664525 + 1013904223) >>> 0) >>> 8) % n;
+    for (let t = 0; t < 50; t++) {
+      const buffers = Array.from({ length: 3 + r(30) }, (_, id) => {
+        const [a, b] = [r(20), r(20)];
+        return { id, bytes: 1 + r(3000), first: Math.min(a, b), last: Math.max(a, b) };
+      });
+      // Pin a valid placement of the first few (their own plan), as plan-l2 pins its window.
+      const few = buffers.slice(0, 1 + r(4));
+      const pinned = planMemory(few).offsets;
+      const plan = planMemory(buffers, pinned);
+      expectValid(buffers, plan);
+      for (const [id, at] of pinned) expect(plan.offsets.get(id)).toBe(at);
+    }
+  });
 });
