@@ -171,6 +171,16 @@ export function runInspect(args: string[], io: Io): number {
     ]), ...regs.map((r) => [
       `  kernel#${r.kernel}.${r.name} ${r.op} (${r.source})`, 'register', 'kernel', '-', '0', `${r.dtype}[${r.shape.join(',')}]`,
     ])])}`;
+    // cuda: the arena bytes each library call may take as its workspace (free at its step).
+    const scratch = artifact.plan.kernels.filter((k) => k.cuda?.library);
+    if (scratch.length) {
+      out += `
+library workspaces in the arena: ${scratch.filter((k) => k.cuda!.scratch).length} of ${scratch.length} library kernels have free arena bytes
+`;
+      out += table([['  #', 'op', 'library', 'free offset', 'free bytes', 'source node'], ...scratch.map((k) => [
+        `  ${k.id}`, k.op, k.cuda!.library!, k.cuda!.scratch ? String(k.cuda!.scratch.offset) : '-', k.cuda!.scratch ? formatBytes(k.cuda!.scratch.bytes) : 'none', k.sources[0] ?? '',
+      ])]);
+    }
   }
   io.out(out);
   return 0;

@@ -43,6 +43,18 @@ describe('mcpc CLI', () => {
     expect(m.out).toMatch(/\/Flatten_output_0\s+dram\s+view of \/features\/features\.11\/GlobalAveragePool_output_0/);
   });
 
+  it('lists the arena bytes each library call of a cuda plan may take as its workspace', async () => {
+    const dir = tmp();
+    const mcp = join(dir, 'tiny-cuda.mcp');
+    expect((await run(['compile', EXAMPLE, '--target', 'cuda', '--precision', 'fp16', '-o', mcp])).code).toBe(0);
+    const m = await run(['inspect', mcp, '--memory']);
+    expect(m.code).toBe(0);
+    const head = /library workspaces in the arena: (\d+) of (\d+) library kernels have free arena bytes/.exec(m.out);
+    expect(head).not.toBeNull();
+    expect(Number(head![2])).toBeGreaterThan(0);
+    expect(m.out).toMatch(/\n\s+\d+\s+NhwcConv\s+cudnn\s+(\d+\s+\d+(\.\d+)? (B|KiB|MiB)|-\s+none)\s+\S+/);
+  });
+
   it('inspects an artifact without weights', async () => {
     const dir = tmp();
     const model = join(dir, 'relu.onnx');
