@@ -79,6 +79,24 @@ Status ValidateCudaPlan(const Plan& plan) {
       return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) scratch [%lld, +%lld) is not a 256-byte aligned region of the %zu-byte arena", k,
                         spec.op.c_str(), spec.source.c_str(), static_cast<long long>(c.scratchOffset), static_cast<long long>(c.scratchBytes), plan.arenaSize);
     }
+    if (c.scratchBytes > 0) {
+      // The region is free while the kernel runs: none of the kernel's own arena slots may touch it.
+      const int64_t lo = c.scratchOffset, hi = c.scratchOffset + c.scratchBytes;
+      std::vector<int> own(spec.inputs.begin(), spec.inputs.end());
+      own.insert(own.end(), spec.outputs.begin(), spec.outputs.end());
+      for (const std::vector<CudaLaunch>* list : {&c.before, &c.after}) {
+        for (const CudaLaunch& launch : *list) own.insert(own.end(), launch.args.begin(), launch.args.end());
+      }
+      for (int id : own) {
+        if (id < 0 || id >= nslots || plan.slots[id].kind != SlotKind::Arena) continue;
+        const Slot& slot = plan.slots[id];
+        if (slot.index < hi && lo < slot.index + static_cast<int64_t>(slot.byteLength)) {
+          return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) scratch [%lld, +%lld) overlaps its slot '%s' (arena offset %lld)", k,
+                            spec.op.c_str(), spec.source.c_str(), static_cast<long long>(lo), static_cast<long long>(c.scratchBytes), slot.name.c_str(),
+                            static_cast<long long>(slot.index));
+        }
+      }
+    }
     if (c.library.empty() && c.before.empty() && c.after.empty() && !spec.outputs.empty()) {
       return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) has neither a library call nor launches", k, spec.op.c_str(),
                         spec.source.c_str());
