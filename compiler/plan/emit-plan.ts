@@ -44,8 +44,8 @@ export interface EmittedPlan {
   /** Values internal to fused kernels: never written to memory. */
   registers: Value[];
   /**
-   * By kernel id: the largest arena region free while the kernel runs (256-byte aligned), where a
-   * target may put the kernel's scratch (cuda: a library call's workspace).
+   * cuda, by kernel id: the largest arena region free while the kernel runs (256-byte aligned),
+   * where a library call's workspace may go (empty for cpu, which has no use for it).
    */
   scratch: (ArenaRegion | undefined)[];
 }
@@ -196,7 +196,7 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
     size: memory.size, alignment: ARENA_ALIGNMENT, lowerBound: memory.lowerBound, naiveSize: memory.naiveSize,
     ...(memory.l2Window ? { l2Window: memory.l2Window } : {}),
   };
-  const scratch = freeRegions(requests, memory, kernelSteps, SCRATCH_ALIGNMENT);
+  const scratch = target === 'cuda' ? freeRegions(requests, memory, kernelSteps, SCRATCH_ALIGNMENT) : [];
   return { plan, memory, arena, weights, registers, scratch };
 }
 

@@ -75,11 +75,12 @@ Status ValidateCudaPlan(const Plan& plan) {
       return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) names library cudnn, which computes Conv and NhwcConv only", k, spec.op.c_str(),
                         spec.source.c_str());
     }
-    if (c.scratchBytes > 0 && (c.scratchOffset % 256 != 0 || static_cast<uint64_t>(c.scratchOffset) + static_cast<uint64_t>(c.scratchBytes) > plan.arenaSize)) {
-      return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) scratch [%lld, +%lld) is not a 256-byte aligned region of the %zu-byte arena", k,
-                        spec.op.c_str(), spec.source.c_str(), static_cast<long long>(c.scratchOffset), static_cast<long long>(c.scratchBytes), plan.arenaSize);
-    }
     if (c.scratchBytes > 0) {
+      if (c.scratchOffset % 256 != 0 || static_cast<uint64_t>(c.scratchOffset) + static_cast<uint64_t>(c.scratchBytes) > plan.arenaSize) {
+        return MCPC_ERROR(MCPC_E_INVALID_PLAN, "plan.kernels[%zu] (%s at node %s) scratch [%lld, +%lld) is not a 256-byte aligned region of the %zu-byte arena",
+                          k, spec.op.c_str(), spec.source.c_str(), static_cast<long long>(c.scratchOffset), static_cast<long long>(c.scratchBytes),
+                          plan.arenaSize);
+      }
       // The region is free while the kernel runs: none of the kernel's own arena slots may touch it.
       const int64_t lo = c.scratchOffset, hi = c.scratchOffset + c.scratchBytes;
       std::vector<int> own(spec.inputs.begin(), spec.inputs.end());
