@@ -12,6 +12,7 @@ import { PHASES, type Phase } from '../compiler/passes/pipeline.js';
 import { parseCommandArgs, type Io } from './main.js';
 import { COMPILE_FLAGS, formatFlags, parseArgsConfig } from './options.js';
 import { formatBytes } from './format.js';
+import { describeRangeCheck, rangeCheck, readCalibrationInputs } from './calibrate.js';
 
 export const COMPILE_USAGE = `Usage: mcpc compile MODEL.onnx [options]
 
@@ -27,6 +28,10 @@ Examples:
   mcpc compile reshape.onnx --value shape=2,-1 -o reshape.mcp
   mcpc compile model.onnx --print-after=fold-constants -o /dev/null
   mcpc compile model.onnx -O0 -o model.mcp      (no kernel fusion)
+  mcpc compile mobilenet_v2.onnx --target cuda --precision fp16 --calibration-input input=images.npy
+
+fp16 on cuda first runs the model once in float32 on the cpu (generated inputs unless given) and
+keeps in float32 the nodes whose values float16 cannot hold (below 2^-10 or above 2^15 at most).
 `;
 
 export function parseShapeBinding(text: string): [string, number[]] {
@@ -92,14 +97,26 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
   const progress = io.tty && !quiet && !json;
   const status = (s: string) => progress && io.err(`\r\x1b[2K${s}`);
 
+  const calibrationInputs = readCalibrationInputs((values['calibration-input'] as string[] | undefined) ?? []);
+  const noCalibration = !!values['no-calibration'];
+  if ((Object.keys(calibrationInputs).length || noCalibration) && !(target === 'cuda' && precision === 'fp16')) {
+    throw diagnostic('badFlag', { reason: `--calibration-input and --no-calibration apply to --target cuda --precision fp16 (the range check), not to ${target} ${precision}` });
+  }
+  if (Object.keys(calibrationInputs).length && noCalibration) throw diagnostic('badFlag', { reason: '--calibration-input and --no-calibration contradict each other' });
+
   const t0 = performance.now();
   const source = readModelFile(modelPath);
   const readMs = performance.now() - t0;
+  // The range check runs only where lower-precision will (a compile that stops earlier has no use for it).
+  const lowers = compileTo === undefined || PHASES.indexOf(compileTo as Phase) >= PHASES.indexOf('plan');
+  const shapeBindingsAndValues = { shapes, values: valueBindings(values['value']) };
+  if (!noCalibration && lowers && target === 'cuda' && precision === 'fp16') status(`mcpc: range check ${basename(modelPath)}`);
+  const range = noCalibration || !lowers ? undefined : await rangeCheck(source, { target, precision }, { ...shapeBindingsAndValues, inputs: calibrationInputs });
   const result = compileModel(source, {
     target: target as Target,
     precision: precision as Precision,
-    shapes,
-    values: valueBindings(values['value']),
+    ...shapeBindingsAndValues,
+    ...(range && 'calibration' in range ? { valueRanges: range.calibration.ranges } : {}),
     printAfter,
     print: (t) => io.err(t),
     compileTo: compileTo as Phase | undefined,
@@ -144,9 +161,17 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
     seconds: Number(seconds.toFixed(3)),
     timingsMs: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Number(v.toFixed(1))])),
     passes: Object.fromEntries(result.pipeline.ctx.stats),
+    rangeCheck: !range ? null : 'skipped' in range ? { skipped: range.skipped } : {
+      ms: Number(range.calibration.ms.toFixed(1)),
+      batch: range.calibration.batch ?? null,
+      given: range.calibration.given,
+      generated: range.calibration.generated,
+      float32Nodes: result.pipeline.ctx.float32Nodes ?? [],
+    },
   };
   if (json) io.out(`${JSON.stringify(summary, null, 2)}\n`);
-  else if (!quiet && result.artifact) {
+  else if (!quiet && range) io.err(describeRangeCheck(range, result.pipeline.ctx.float32Nodes ?? []));
+  if (!json && !quiet && result.artifact) {
     io.err(
       `compiled ${basename(modelPath)} -> ${written} (${target}, ${precision}): ${summary.onnxNodes} ONNX nodes -> ${summary.kernels} kernels, ` +
         `weights ${formatBytes(summary.weightBytes ?? 0)}, arena ${formatBytes(summary.arena?.size ?? 0)}, ${seconds.toFixed(2)} s\n`,

@@ -22,6 +22,8 @@ export const COMPILE_FLAGS: Record<string, FlagSpec> = {
   'verify-ir': { type: 'boolean', help: 'run the IR verifier after every pass' },
   'disable-pass': { type: 'string', multiple: true, value: 'PASS', help: 'do not run an optimizer pass (repeatable), e.g. channels-last' },
   'enable-pass': { type: 'string', multiple: true, value: 'PASS', help: 'run an optimizer pass the target would skip at this batch or precision (repeatable), e.g. fuse-projection-views' },
+  'calibration-input': { type: 'string', multiple: true, value: 'NAME=FILE.npy', help: 'fp16 on cuda: an input for the range check (repeatable); inputs not given are generated' },
+  'no-calibration': { type: 'boolean', help: 'fp16 on cuda: skip the range check (a float32 cpu run that keeps in float32 the nodes whose values float16 cannot hold)' },
   'opt-level': { type: 'string', short: 'O', value: '0|1', help: 'optimization level: -O0 turns kernel fusion off (one kernel per node), -O1 fuses (default where the target runs fused kernels)' },
   json: { type: 'boolean', help: 'print a machine-readable summary on standard output' },
   quiet: { type: 'boolean', short: 'q', help: 'print nothing but errors' },

@@ -9,6 +9,7 @@ import type { Precision } from '../compiler/artifact/format.js';
 import { compileModel, PRECISIONS, readModelFile } from '../compiler/compile.js';
 import { diagnostic } from '../compiler/diagnostics.js';
 import { Session, type Tensor } from '../runtime/index.js';
+import { describeRangeCheck, rangeCheck } from './calibrate.js';
 import { parseShapeBinding } from './compile-command.js';
 import { parseCommandArgs, type Io } from './main.js';
 import { NpyError, readNpy, writeNpy } from './npy.js';
@@ -125,7 +126,13 @@ export async function runRun(args: string[], io: Io): Promise<number> {
   let session: Session;
   try {
     if (isOnnx) {
-      const compiled = compileModel(readModelFile(modelPath), { target: onCuda ? 'cuda' : 'cpu', precision: precision as Precision, shapes });
+      const source = readModelFile(modelPath);
+      const target = onCuda ? 'cuda' : 'cpu';
+      // fp16 on cuda: the same range check as mcpc compile (generated inputs).
+      const range = await rangeCheck(source, { target, precision }, { shapes });
+      if (range && 'skipped' in range) io.err(describeRangeCheck(range, []));
+      const valueRanges = range && 'calibration' in range ? range.calibration.ranges : undefined;
+      const compiled = compileModel(source, { target, precision: precision as Precision, shapes, ...(valueRanges ? { valueRanges } : {}) });
       session = await Session.load(artifactToBuffer(compiled.artifact!), loadOptions);
     } else {
       session = await Session.load(modelPath, loadOptions);

@@ -85,6 +85,11 @@ export interface CompileOptions {
   shapes?: ReadonlyMap<string, readonly number[]>;
   /** Input contents fixed at compile time (--value), by input name. */
   values?: ReadonlyMap<string, readonly number[]>;
+  /**
+   * fp16: largest |x| of each float32 value on calibration inputs, by value name (calibrateRanges
+   * in cli/calibrate.ts measures them); nodes whose values float16 cannot hold stay float32.
+   */
+  valueRanges?: ReadonlyMap<string, number>;
   printAfter?: readonly string[];
   print?: (text: string) => void;
   compileTo?: Phase;
@@ -164,6 +169,7 @@ export function compileModel(source: ModelSource, options: CompileOptions = {}):
     shapeBindings: options.shapes,
     valueBindings: options.values,
     floatStorage: precision === 'fp16' ? 'f16' : precision === 'bf16' ? 'bf16' : 'f32',
+    ...(options.valueRanges ? { valueRanges: options.valueRanges } : {}),
     printAfter: options.printAfter,
     print: options.print,
     compileTo: options.compileTo,

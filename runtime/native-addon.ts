@@ -43,6 +43,13 @@ export interface NativeDeviceTensor {
   dispose(): void;
 }
 
+/** One kernel output's range in a runObserved run. */
+export interface NativeValueRange {
+  name: string;
+  maxAbs: number;
+  nonFinite: boolean;
+}
+
 export interface NativeSession {
   /**
    * Inputs in model order (a cuda session also takes device tensors); optional preallocated host
@@ -55,6 +62,11 @@ export interface NativeSession {
     outputs?: (ArrayBufferView | undefined)[],
     outputLocation?: 'host' | 'device',
   ): Promise<(TensorData | NativeDeviceTensor | { data: TensorData; dims: number[] })[]>;
+  /**
+   * cpu sessions only: a run that also scans each kernel's float32 outputs right after the kernel
+   * (max finite |x| and whether a NaN or infinity was there), in kernel order.
+   */
+  runObserved?(inputs: ArrayBufferView[]): Promise<{ outputs: unknown[]; ranges: NativeValueRange[] }>;
   /** Releases the arena and kernels (after an in-flight run finishes). Idempotent. */
   dispose(): void;
   readonly threads: number;

@@ -10,7 +10,7 @@ import { readArtifact, readArtifactHead, type ArtifactHead } from './artifact-re
 import { DeviceTensor, nativeDeviceTensor, wrapNativeDeviceTensor } from './device-tensor.js';
 import { feedError, rethrowNative, RuntimeError, RUNTIME_CODES } from './errors.js';
 import { orderFeeds, type Feeds } from './feeds.js';
-import { loadNativeAddon, type CudaDeviceInfo, type NativeDeviceTensor, type NativeSession } from './native-addon.js';
+import { loadNativeAddon, type CudaDeviceInfo, type NativeDeviceTensor, type NativeSession, type NativeValueRange } from './native-addon.js';
 import { dataLength, DTYPES, isTensorDType, Tensor, type TensorData, type TensorDType } from './tensor.js';
 
 export interface SessionOptions {
@@ -255,6 +255,59 @@ export class Session {
       else if (!ArrayBuffer.isView(d)) out[spec.name] = new Tensor(spec.dtype, (d as DynamicOutput).data, (d as DynamicOutput).dims);
       else out[spec.name] = new Tensor(spec.dtype, d as TensorData, spec.shape);
     });
+    return out;
+  }
+
+  /**
+   * cpu sessions: runs once on `feeds` and returns, for every float32 value a kernel wrote, the
+   * largest finite |x| it held and whether it held a NaN or an infinity, by value name (the
+   * artifact's value names; a value written by several kernels keeps the largest). The model's
+   * float32 inputs are included. This is what an fp16 compile calibrates on (runtime/calibrate.ts):
+   * compiled without the fuse pass, every node's output is a kernel's.
+   */
+  async valueRanges(feeds: Feeds): Promise<Map<string, { maxAbs: number; nonFinite: boolean }>> {
+    const callSite = new Error();
+    if (!this.#native) throw new RuntimeError(RUNTIME_CODES.disposed, 'the session has been disposed');
+    if (this.device !== 'cpu' || !this.#native.runObserved) {
+      throw new RuntimeError(RUNTIME_CODES.unsupported, `valueRanges runs on cpu sessions; this one runs on ${this.device}`);
+    }
+    const ordered = orderFeeds(feeds, this.artifact.header.inputs);
+    const inputs = ordered.map((x, i) => this.#nativeFeed(x, this.artifact.header.inputs[i]!.name) as TensorData);
+    const native = this.#native;
+    const go = async () => {
+      try {
+        return await native.runObserved!(inputs);
+      } catch (e) {
+        rethrowNative(e, callSite);
+      }
+    };
+    const result = this.#pending === 0 ? go() : this.#queue.catch(() => undefined).then(go);
+    this.#pending++;
+    this.#queue = result;
+    let ranges: NativeValueRange[];
+    try {
+      ranges = (await result).ranges;
+    } finally {
+      this.#pending--;
+    }
+    const out = new Map<string, { maxAbs: number; nonFinite: boolean }>();
+    const note = (name: string, maxAbs: number, nonFinite: boolean) => {
+      const had = out.get(name);
+      out.set(name, had ? { maxAbs: Math.max(had.maxAbs, maxAbs), nonFinite: had.nonFinite || nonFinite } : { maxAbs, nonFinite });
+    };
+    this.artifact.header.inputs.forEach((spec, i) => {
+      const x = ordered[i];
+      if (spec.dtype !== 'f32' || !(x instanceof Float32Array)) return;
+      let m = 0;
+      let bad = false;
+      for (const v of x) {
+        const a = Math.abs(v);
+        if (Number.isFinite(a)) m = Math.max(m, a);
+        else bad = true;
+      }
+      note(spec.name, m, bad);
+    });
+    for (const r of ranges) note(r.name, r.maxAbs, r.nonFinite);
     return out;
   }
 

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { readNpy } from '../cli/npy.js';
 import type { Precision } from '../compiler/artifact/format.js';
 import { artifactToBuffer } from '../compiler/artifact/writer.js';
+import { describeRangeCheck, rangeCheck } from '../cli/calibrate.js';
 import { compileModel } from '../compiler/compile.js';
 import { profileNodes } from '../compiler/plan/profile.js';
 import { DeviceTensor, Session, Tensor, cudaDevices } from '../runtime/index.js';
@@ -44,6 +45,8 @@ interface Row {
   batch: number;
   precision: Precision;
   kernels: number;
+  /** Nodes the fp16 range check kept in float32. */
+  float32Nodes: number;
   loadMs: number;
   medianMs: number;
   p90Ms: number;
@@ -77,7 +80,13 @@ async function benchCase(dir: string, entry: TorchEntry, precision: Precision, r
   for (const name of entry.inputs) feeds[name] = readNpy(readFileSync(join(caseDir, `${name}.npy`)), name) as Tensor;
   const shapes = new Map(Object.entries(feeds).map(([k, t]) => [k, t.dims as number[]]));
   const modelPath = join(dir, `${entry.model}.onnx`);
-  const compiled = compileModel({ bytes: readFileSync(modelPath), path: modelPath }, { target: 'cuda', precision, shapes });
+  const source = { bytes: readFileSync(modelPath), path: modelPath };
+  // As `mcpc compile` does: fp16 plans run the range check first (generated inputs, batch 1).
+  const range = await rangeCheck(source, { target: 'cuda', precision }, { shapes });
+  if (range && 'skipped' in range) console.log(`${entry.case} ${precision}: ${describeRangeCheck(range, []).trim()}`);
+  const valueRanges = range && 'calibration' in range ? range.calibration.ranges : undefined;
+  const compiled = compileModel(source, { target: 'cuda', precision, shapes, ...(valueRanges ? { valueRanges } : {}) });
+  const float32Nodes = compiled.pipeline.ctx.float32Nodes?.length ?? 0;
   const artifact = compiled.artifact!;
   const bytes = artifactToBuffer(artifact);
   const t0 = performance.now();
@@ -108,6 +117,7 @@ async function benchCase(dir: string, entry: TorchEntry, precision: Precision, r
       batch: entry.batch,
       precision,
       kernels: compiled.emitted!.plan.kernels.length,
+      float32Nodes,
       loadMs,
       medianMs: percentile(times, 0.5),
       p90Ms: percentile(times, 0.9),
@@ -131,6 +141,7 @@ function table(rows: Row[], report: TorchReport): string {
     'Memory: weights plus the activation arena and workspaces (mcpc) / weights plus peak allocations while running (PyTorch eager).',
     '"of peak": the model\'s FLOPs over its latency, as a fraction of the measured matmul rate.',
     'Errors: max |difference| / max |reference| against onnxruntime (CPU, float32) on the same inputs; "torch fp16 err" is PyTorch eager fp16\'s own.',
+    'fp16 plans are compiled as `mcpc compile` does, after the range check: "N nodes float32" counts the nodes it kept in float32 because float16 cannot hold their values.',
     '',
     '| model | batch | precision | mcpc ms (p90) | torch eager fp16 ms | torch.compile fp16 ms | mcpc / compile | mcpc MiB | eager MiB | of peak | max rel err | torch fp16 err |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
@@ -141,7 +152,8 @@ function table(rows: Row[], report: TorchReport): string {
     lines.push(
       `| ${r.model} | ${r.batch} | ${r.precision} | ${r.medianMs.toFixed(3)} (${r.p90Ms.toFixed(3)}) | ${r.torch.eagerMs.toFixed(3)} | ` +
         `${compiled !== undefined ? compiled.toFixed(3) : '-'} | ${compiled !== undefined && r.precision === 'fp16' ? (r.medianMs / compiled).toFixed(2) : '-'} | ` +
-        `${mib(r.deviceBytes)} | ${mib(r.torch.eagerPeakBytes)} | ${(100 * rate).toFixed(1)}% | ${r.maxRelError.toExponential(1)}${r.ok ? '' : ' (over)'} | ` +
+        `${mib(r.deviceBytes)} | ${mib(r.torch.eagerPeakBytes)} | ${(100 * rate).toFixed(1)}% | ${r.maxRelError.toExponential(1)}${r.ok ? '' : ' (over)'}` +
+        `${r.float32Nodes ? ` (${r.float32Nodes} nodes float32)` : ''} | ` +
         `${r.precision === 'fp16' && r.torch.torchFp16VsOrt !== undefined ? r.torch.torchFp16VsOrt.toExponential(1) : '-'} |`,
     );
   }

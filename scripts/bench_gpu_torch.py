@@ -2,7 +2,7 @@
 """The PyTorch side of `npm run bench:gpu` (scripts/bench-gpu.sh), run on a machine with a CUDA GPU.
 
     python3 scripts/bench_gpu_torch.py --out bench-gpu [--models resnet50,mobilenet_v2,bert,gpt2]
-        [--iters 200] [--skip-compile | --compile-budget SECONDS]
+        [--iters 200] [--skip-compile | --compile-budget SECONDS] [--weights conditioned|plain]
 
 For every model (random weights, scripts/export-models.py's builders): exports it to ONNX once
 (TorchScript exporter, opset 17, dynamic batch), then for batch 1 and the large batch
@@ -91,16 +91,18 @@ def main() -> int:
     ap.add_argument("--skip-compile", action="store_true", help="time eager only (torch.compile takes minutes)")
     ap.add_argument("--compile-budget", type=float, default=0,
                     help="seconds of torch.compile for the whole run (0: no limit); configurations after it is spent are timed eager only")
+    ap.add_argument("--weights", default="conditioned", choices=export_models.WEIGHTS,
+                    help="random weights as export-models.py --weights makes them (plain: the libraries' own init)")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    report = {"torch": torch.__version__, "card": card_rates(), "models": []}
+    report = {"torch": torch.__version__, "card": card_rates(), "weights": a.weights, "models": []}
     compile_seconds = 0.0
     print(f"card: {report['card']}", flush=True)
     for name in a.models.split(","):
-        spec = export_models.build_full_model(name, 1, SEQ, "sdpa")
+        spec = export_models.build_full_model(name, 1, SEQ, "sdpa", a.weights)
         onnx_path = out / f"{name}.onnx"
         t0 = time.time()
         export_models.export_onnx(spec, onnx_path, "torchscript", 17, True)

@@ -4,6 +4,7 @@
     python3 scripts/export-models.py --out models \
         [--models resnet50,mobilenet_v2,vit_b_16,bert,gpt2] \
         [--exporter torchscript|dynamo|both] [--batch 1] [--seq 128] [--dynamic] [--opset 17]
+        [--weights conditioned|plain]
 
 Writes, for every model and exporter:
   <out>/<name>.<exporter>.onnx          single file, weights inline (also for dynamo: external_data=False;
@@ -15,6 +16,9 @@ and, over everything found in <out> at the end:
 
 Weights are random (torch.manual_seed(0) before each model is built; see condition_weights for the
 BN calibration / zero-head fix that keeps outputs non-degenerate); nothing is downloaded.
+--weights plain keeps the libraries' own initialisation instead (BatchNorm statistics 0/1 and
+gamma/beta 1/0): random-init MobileNetV2's activations then shrink to ~1e-10 at the logits, below
+what float16 holds, which is what a mixed-precision plan must notice.
 Every exported file is checked: onnx.checker, then an onnxruntime (CPU) run compared to PyTorch.
 
 The helpers here (build_*, export_onnx, check_with_ort, ...) are reused by scripts/make-fixtures.py.
@@ -50,6 +54,7 @@ import torchvision.models as tvm  # noqa: E402
 ALL_MODELS = ["resnet50", "mobilenet_v2", "vit_b_16", "bert", "gpt2"]
 EXPORTERS = ["torchscript", "dynamo"]
 SEED = 0
+WEIGHTS = ("conditioned", "plain")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -70,7 +75,7 @@ class ModelSpec:
         self.dynamic_axes = dynamic_axes
 
 
-def condition_weights(module: torch.nn.Module, example: torch.Tensor | None = None) -> torch.nn.Module:
+def condition_weights(module: torch.nn.Module, example: torch.Tensor | None = None, calibrate_bn: bool = True) -> torch.nn.Module:
     """Make a randomly initialised model numerically non-degenerate (deterministic under the caller's seed).
 
     - Linear weights that the library zero-initialises (torchvision ViT's classification head) get
@@ -78,13 +83,14 @@ def condition_weights(module: torch.nn.Module, example: torch.Tensor | None = No
     - BatchNorm running statistics are calibrated on one random batch (cumulative average over that
       batch), so every BN normalises its input: without this, random-init MobileNetV2 (kaiming fan_out
       init on depthwise convs) shrinks activations to ~1e-10 at the logits; gamma/beta get mild
-      random values so BN (or the Conv it is folded into) is not an identity.
+      random values so BN (or the Conv it is folded into) is not an identity. calibrate_bn=False
+      (--weights plain) leaves BatchNorm as the library initialises it.
     """
     for m in module.modules():
         if isinstance(m, torch.nn.Linear) and not torch.any(m.weight):
             torch.nn.init.normal_(m.weight, std=0.02)
     bns = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if bns and example is not None:
+    if bns and example is not None and calibrate_bn:
         for m in bns:
             m.reset_running_stats()
             m.momentum = None
@@ -99,13 +105,13 @@ def condition_weights(module: torch.nn.Module, example: torch.Tensor | None = No
     return module.eval()
 
 
-def image_spec(name: str, module: torch.nn.Module, batch: int, size: int) -> ModelSpec:
+def image_spec(name: str, module: torch.nn.Module, batch: int, size: int, weights: str = "conditioned") -> ModelSpec:
     g = torch.Generator().manual_seed(1234)
     x = torch.rand(batch, 3, size, size, generator=g) * 2 - 1
     calib = torch.rand(max(batch, 4), 3, size, size, generator=g) * 2 - 1
     return ModelSpec(
         name,
-        condition_weights(module, calib),
+        condition_weights(module, calib, calibrate_bn=weights == "conditioned"),
         [("input", x)],
         ["logits"],
         {"input": {}},
@@ -173,14 +179,17 @@ def gpt2_spec(name: str, config, batch: int, seq: int, attn: str) -> ModelSpec:
     return ModelSpec(name, GPT2Wrapper(model).eval(), inputs, ["last_hidden_state"], meta, dyn)
 
 
-def build_full_model(name: str, batch: int, seq: int, attn: str) -> ModelSpec:
+def build_full_model(name: str, batch: int, seq: int, attn: str, weights: str = "conditioned") -> ModelSpec:
+    """weights: 'conditioned' (condition_weights calibrates BatchNorm) or 'plain' (library init)."""
+    if weights not in WEIGHTS:
+        raise SystemExit(f"unknown --weights {weights!r}; known: {', '.join(WEIGHTS)}")
     torch.manual_seed(SEED)
     if name == "resnet50":
-        return image_spec(name, tvm.resnet50(weights=None), batch, 224)
+        return image_spec(name, tvm.resnet50(weights=None), batch, 224, weights)
     if name == "mobilenet_v2":
-        return image_spec(name, tvm.mobilenet_v2(weights=None), batch, 224)
+        return image_spec(name, tvm.mobilenet_v2(weights=None), batch, 224, weights)
     if name == "vit_b_16":
-        return image_spec(name, tvm.vit_b_16(weights=None), batch, 224)
+        return image_spec(name, tvm.vit_b_16(weights=None), batch, 224, weights)
     if name == "bert":
         from transformers import BertConfig
 
@@ -518,6 +527,8 @@ def main() -> int:
         help="keep the dynamo exporter's model as is (no opset repair, see fix_dynamo_opset)",
     )
     ap.add_argument("--no-check", action="store_true", help="skip the onnx.checker / onnxruntime checks")
+    ap.add_argument("--weights", default="conditioned", choices=WEIGHTS,
+                    help="CNNs: BatchNorm calibrated on a random batch (conditioned) or as the library initialises it (plain)")
     a = ap.parse_args()
 
     out = Path(a.out)
@@ -530,7 +541,7 @@ def main() -> int:
 
     failures = 0
     for name in [m.strip() for m in a.models.split(",") if m.strip()]:
-        spec = build_full_model(name, a.batch, a.seq, a.attn)
+        spec = build_full_model(name, a.batch, a.seq, a.attn, a.weights)
         for exp in exporters:
             key = f"{name}.{exp}"
             path = out / f"{key}.onnx"

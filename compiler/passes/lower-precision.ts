@@ -7,6 +7,17 @@
 // make `low`; graph inputs and outputs keep their names and float32 types. Kernels compute in
 // float32 and only store in `low`, so this changes rounding at tensor boundaries, not arithmetic.
 // A no-op when ctx.floatStorage is 'f32'.
+//
+// The fp16 range guard: float16 holds magnitudes from 2^-14 (6.1e-5; subnormals down to 6e-8 with
+// fewer digits) to 65504. Given the largest |x| of each value on calibration inputs
+// (ctx.valueRanges, measured by a float32 run: cli/calibrate.ts), an fp16 plan keeps in float32
+// every node that reads or writes a value outside [2^-10, 2^15] (F16_SAFE_RANGE; all-zero values
+// are exact). Those nodes compute and store float32 in the plan; a Cast sits wherever a value crosses
+// between them and the float16 rest. Random-init MobileNetV2's activations shrink to ~1e-10 by the
+// logits, so its float16 output is 0 everywhere without this; a ResNet stays in range and keeps no
+// node. bf16 has float32's exponent range and keeps every node low. Constants above 65504 (masks
+// filled with -1e9 or float32's lowest) saturate to infinity as they always did: that is what they
+// mean.
 
 import { ONNX_DTYPE_CODE, type DType } from '../ir/dtype.js';
 import { attr, Attrs, type Graph, type Node, type Value } from '../ir/graph.js';
@@ -72,9 +83,101 @@ function castNode(g: Graph, from: Value, to: DType, loc: string, at?: number): N
   );
 }
 
-export function lowerPrecision(g: Graph, low: 'f16' | 'bf16'): { values: number; constants: number } {
+/**
+ * The magnitudes an fp16 plan stores in float16: a value whose largest |x| on the calibration
+ * inputs is outside [low, high] is kept float32 (see the header). low = 2^-10 leaves the smallest
+ * normal float16 (2^-14) 16x below the largest element, so the subnormal spacing (2^-24) stays
+ * below 2^-14 of it; high = 2^15 leaves 2x to 65504 for inputs larger than the calibration's.
+ * Values at or above `sentinel` (2^64) are masks filled with a huge number (float32's lowest), not
+ * magnitudes: they saturate as they always did.
+ */
+export const F16_SAFE_RANGE = { low: 2 ** -10, high: 2 ** 15, sentinel: 2 ** 64 } as const;
+
+/** Why float16 cannot hold a value whose largest |x| is `maxAbs` (undefined: it can). */
+export function f16RangeProblem(maxAbs: number): 'underflow' | 'overflow' | undefined {
+  if (!(maxAbs > 0)) return undefined;
+  if (maxAbs < F16_SAFE_RANGE.low) return 'underflow';
+  if (maxAbs > F16_SAFE_RANGE.high && maxAbs < F16_SAFE_RANGE.sentinel) return 'overflow';
+  return undefined;
+}
+
+/** Ops whose output holds only elements of their inputs: a value they make has their inputs' range. */
+const MOVEMENT_OPS: ReadonlySet<string> = new Set([
+  'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Identity', 'Slice', 'Gather', 'GatherElements', 'GatherND',
+  'Concat', 'Split', 'Expand', 'Tile', 'Pad', 'DepthToSpace', 'SpaceToDepth', 'MaxPool',
+]);
+
+/** Largest |x| of a float32 constant (NaN and infinities skipped), read in place. */
+function constantMaxAbs(t: TensorData): number {
+  const src = t.bytes;
+  const x = src.byteOffset % 4 === 0 ? new Float32Array(src.buffer, src.byteOffset, t.size) : new Float32Array(new Uint8Array(src).buffer, 0, t.size);
+  let m = 0;
+  for (let i = 0; i < x.length; i++) {
+    const a = Math.abs(x[i]!);
+    if (a > m && Number.isFinite(a)) m = a;
+  }
+  return m;
+}
+
+/**
+ * Weights of at least this many elements that a float32 node reads are stored low all the same
+ * (when float16 holds them) and widened by a Cast at their step, into the arena: the kept nodes of
+ * random-init MobileNetV2 hold most of its weights, which would double in float32.
+ */
+export const LOW_WEIGHT_MIN_ELEMENTS = 1024;
+
+/**
+ * The nodes an fp16 plan keeps in float32, each with why: a float32 value it reads or writes whose
+ * calibrated largest |x| (`ranges`, by value name) float16 cannot hold. A value without a
+ * calibrated range (made after calibration's graph, e.g. a layout Transpose) has its movement
+ * producer's inputs' range, else none. Constants are not judged by their own magnitude: a tiny
+ * weight matters only through a tiny result, which is judged (ViT's MLP biases are ~1e-6 at
+ * initialization and vanish next to the O(1) values they are added to).
+ */
+export function float32Nodes(g: Graph, ranges: ReadonlyMap<string, number>): Map<Node, string> {
+  const memo = new Map<Value, number | undefined>();
+  const rangeOf = (v: Value): number | undefined => {
+    if (memo.has(v)) return memo.get(v);
+    memo.set(v, undefined);  // cycles cannot occur in a DAG; this only guards re-entry
+    let r = ranges.get(v.name);
+    if (r === undefined && v.producer && MOVEMENT_OPS.has(v.producer.op)) {
+      for (const u of v.producer.inputs) {
+        if (!u || u.constant || u.type.dtype !== 'f32') continue;
+        const ur = rangeOf(u);
+        if (ur !== undefined) r = Math.max(r ?? 0, ur);
+      }
+    }
+    memo.set(v, r);
+    return r;
+  };
+  const kept = new Map<Node, string>();
+  for (const n of g.nodes) {
+    let why: string | undefined;
+    n.inputs.forEach((v, i) => {
+      if (why || !v || v.constant || v.type.dtype !== 'f32' || keepsFloat32(n, i)) return;
+      const m = rangeOf(v);
+      const problem = m === undefined ? undefined : f16RangeProblem(m);
+      if (problem) why = `reads ${v.name} (largest |x| ${m!.toExponential(1)}, ${problem === 'underflow' ? 'below' : 'above'} float16's range)`;
+    });
+    for (const o of n.outputs) {
+      if (why || o.type.dtype !== 'f32') continue;
+      const m = rangeOf(o);
+      const problem = m === undefined ? undefined : f16RangeProblem(m);
+      if (problem) why = `writes ${o.name} (largest |x| ${m!.toExponential(1)}, ${problem === 'underflow' ? 'below' : 'above'} float16's range)`;
+    }
+    if (why) kept.set(n, why);
+  }
+  return kept;
+}
+
+/**
+ * Lowers the graph's float32 storage to `low`, except in the nodes of `keep` (float32Nodes), which
+ * read and write float32 with Casts at their edges.
+ */
+export function lowerPrecision(g: Graph, low: 'f16' | 'bf16', keep: ReadonlyMap<Node, string> = new Map()): { values: number; constants: number; casts: number } {
   let values = 0;
   let constants = 0;
+  let casts = 0;
   const f32Code = ONNX_DTYPE_CODE.f32;
   // Constants read by nodes: rounded once. A constant that must stay float32 for one reader and
   // is low for another gets its own low copy.
@@ -92,11 +195,38 @@ export function lowerPrecision(g: Graph, low: 'f16' | 'bf16'): { values: number;
   // Outputs the model gives in float32 (before any type changes here): they stay float32.
   const float32Outputs = new Set(g.outputs.filter((v) => v.type.dtype === 'f32'));
   const inputCasts = new Map<Value, Value>();
+  // Casts between float32 nodes (keep) and the low rest, one per value and direction, placed just
+  // before the first reader.
+  const toLow = new Map<Value, Value>();
+  const toF32 = new Map<Value, Value>();
+  const crossing = (v: Value, to: DType, reader: Node, memo: Map<Value, Value>): Value => {
+    let c = memo.get(v);
+    if (!c) {
+      c = castNode(g, v, to, `${v.name}_to_${to}`, g.nodes.indexOf(reader)).outputs[0]!;
+      memo.set(v, c);
+      casts += 1;
+    }
+    return c;
+  };
   const body = [...g.nodes];
   for (const n of body) {
+    if (keep.has(n)) {
+      // Float32 throughout: model inputs and small constants as they are; values the low rest made
+      // come through a Cast up (exact), and so do large weights float16 holds (stored low, widened
+      // at their step: LOW_WEIGHT_MIN_ELEMENTS).
+      n.inputs.forEach((v, i) => {
+        if (!v) return;
+        if (v.type.dtype === low && v.producer && !keep.has(v.producer) && !v.constant) n.inputs[i] = crossing(v, 'f32', n, toF32);
+        else if (v.constant && v.type.dtype === 'f32' && !keepsFloat32(n, i) && v.constant.size >= LOW_WEIGHT_MIN_ELEMENTS && (low === 'bf16' || !f16RangeProblem(constantMaxAbs(v.constant)))) {
+          n.inputs[i] = crossing(lowConstant(v), 'f32', n, toF32);
+        }
+      });
+      continue;
+    }
     n.inputs.forEach((v, i) => {
       if (!v || v.type.dtype !== 'f32' || keepsFloat32(n, i)) return;
-      if (v.constant) n.inputs[i] = lowConstant(v);
+      if (v.producer && keep.has(v.producer)) n.inputs[i] = crossing(v, low, n, toLow);
+      else if (v.constant) n.inputs[i] = lowConstant(v);
       else if (graphInputs.has(v) || g.boundValues.has(v)) {
         let c = inputCasts.get(v);
         if (!c) {
@@ -121,7 +251,7 @@ export function lowerPrecision(g: Graph, low: 'f16' | 'bf16'): { values: number;
   // Outputs: the producer's value becomes an internal low one; a Cast back to float32 produces
   // the original value (its name is the output's name).
   for (const v of float32Outputs) {
-    if (!v.producer) continue;
+    if (!v.producer || keep.has(v.producer)) continue;
     const n = v.producer;
     const inner = g.newValue(`${v.name}_${low}`, { dtype: low, shape: [...v.type.shape] });
     inner.producer = n;
@@ -135,17 +265,23 @@ export function lowerPrecision(g: Graph, low: 'f16' | 'bf16'): { values: number;
   }
   // A float32 constant that is a graph output is left as it is (no node computes it).
   g.pruneConstants();
-  return { values, constants };
+  return { values, constants, casts };
 }
 
 export const lowerPrecisionPass: Pass = {
   name: 'lower-precision',
-  summary: 'store float32 activations and weights as float16/bfloat16 (--precision fp16|bf16)',
+  summary: 'store float32 activations and weights as float16/bfloat16 (--precision fp16|bf16), keeping float32 where float16 cannot hold a value',
   run(g: Graph, ctx: PassContext): boolean {
     if (ctx.floatStorage === 'f32') return false;
-    const r = lowerPrecision(g, ctx.floatStorage);
+    const keep = ctx.floatStorage === 'f16' && ctx.valueRanges ? float32Nodes(g, ctx.valueRanges) : new Map<Node, string>();
+    ctx.float32Nodes = [...keep].map(([n, why]) => ({ node: n.loc || n.op, op: n.op, why }));
+    const r = lowerPrecision(g, ctx.floatStorage, keep);
     bumpStat(ctx, 'lower-precision', 'values', r.values);
     bumpStat(ctx, 'lower-precision', 'constants', r.constants);
+    if (keep.size) {
+      bumpStat(ctx, 'lower-precision', 'float32 nodes', keep.size);
+      bumpStat(ctx, 'lower-precision', 'casts', r.casts);
+    }
     return r.values + r.constants > 0;
   },
 };

@@ -15,8 +15,15 @@ export interface PassContext {
    * --precision fp16|bf16, applied by lower-precision.
    */
   readonly floatStorage: 'f32' | 'f16' | 'bf16';
+  /**
+   * Largest |x| of each float32 value on calibration inputs, by value name (fp16 plans; see
+   * lower-precision's range guard). Absent: no calibration, every float is stored low.
+   */
+  readonly valueRanges?: ReadonlyMap<string, number>;
   /** Per-pass counters (nodes removed, constants folded...) for --json and progress output. */
   readonly stats: Map<string, Record<string, number>>;
+  /** Set by lower-precision: the nodes an fp16 plan keeps in float32 and why (empty: none). */
+  float32Nodes?: { node: string; op: string; why: string }[];
 }
 
 export interface Pass {
@@ -35,8 +42,9 @@ export function newPassContext(
   shapeBindings: ReadonlyMap<string, readonly number[]> = new Map(),
   valueBindings: ReadonlyMap<string, readonly number[]> = new Map(),
   floatStorage: PassContext['floatStorage'] = 'f32',
+  valueRanges?: ReadonlyMap<string, number>,
 ): PassContext {
-  return { shapeBindings, valueBindings, floatStorage, stats: new Map() };
+  return { shapeBindings, valueBindings, floatStorage, ...(valueRanges ? { valueRanges } : {}), stats: new Map() };
 }
 
 export type SymbolBindings = Map<string, Dim>;

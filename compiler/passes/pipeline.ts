@@ -76,6 +76,8 @@ export interface PipelineOptions {
   valueBindings?: ReadonlyMap<string, readonly number[]>;
   /** Storage type of float activations and weights (lower-precision); 'f32' by default. */
   floatStorage?: PassContext['floatStorage'];
+  /** Largest |x| of float32 values on calibration inputs, by name (fp16 range guard, lower-precision). */
+  valueRanges?: ReadonlyMap<string, number>;
   /** Pass names (or 'all') after which to print the IR. */
   printAfter?: readonly string[];
   /** Where printed IR goes (default: standard error). */
@@ -105,7 +107,7 @@ export function checkPassNames(names: readonly string[]): void {
 }
 
 export function runPipeline(g: Graph, options: PipelineOptions = {}): PipelineResult {
-  const ctx = newPassContext(options.shapeBindings, options.valueBindings, options.floatStorage);
+  const ctx = newPassContext(options.shapeBindings, options.valueBindings, options.floatStorage, options.valueRanges);
   const printAfter = new Set(options.printAfter ?? []);
   checkPassNames([...printAfter]);
   const print = options.print ?? ((t: string) => process.stderr.write(t));

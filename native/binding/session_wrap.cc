@@ -68,8 +68,9 @@ class LoadWorker : public Napi::AsyncWorker {
 class RunWorker : public Napi::AsyncWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<mcpc::Session> session, std::vector<mcpc::IoBuffer> inputs, std::vector<mcpc::IoBuffer> outputs,
-            Napi::Array keepAlive, Napi::Array results)
+            Napi::Array keepAlive, Napi::Array results, bool observe)
       : Napi::AsyncWorker(env, "mcpc.run"),
+        observe_(observe),
         deferred_(Napi::Promise::Deferred::New(env)),
         session_(std::move(session)),
         inputs_(std::move(inputs)),
@@ -79,7 +80,7 @@ class RunWorker : public Napi::AsyncWorker {
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
-  void Execute() override { status_ = session_->Run(inputs_, outputs_, &dynamic_); }
+  void Execute() override { status_ = session_->Run(inputs_, outputs_, &dynamic_, observe_ ? &ranges_ : nullptr); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -102,10 +103,28 @@ class RunWorker : public Napi::AsyncWorker {
       o.Set("dims", dims);
       results.Set(static_cast<uint32_t>(j), o);
     }
-    deferred_.Resolve(results);
+    if (!observe_) {
+      deferred_.Resolve(results);
+      return;
+    }
+    // runObserved: { outputs, ranges: [{ name, maxAbs, nonFinite }] } in kernel order.
+    Napi::Array ranges = Napi::Array::New(env, ranges_.size());
+    for (size_t i = 0; i < ranges_.size(); ++i) {
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("name", session_->plan().slots[ranges_[i].slot].name);
+      r.Set("maxAbs", ranges_[i].maxAbs);
+      r.Set("nonFinite", ranges_[i].nonFinite);
+      ranges.Set(static_cast<uint32_t>(i), r);
+    }
+    Napi::Object both = Napi::Object::New(env);
+    both.Set("outputs", results);
+    both.Set("ranges", ranges);
+    deferred_.Resolve(both);
   }
 
  private:
+  bool observe_;
+  std::vector<mcpc::ValueRange> ranges_;
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<mcpc::Session> session_;
   std::vector<mcpc::IoBuffer> inputs_;
@@ -124,6 +143,7 @@ Napi::Function SessionWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeSession",
                      {
                          InstanceMethod<&SessionWrap::Run>("run"),
+                         InstanceMethod<&SessionWrap::RunObserved>("runObserved"),
                          InstanceMethod<&SessionWrap::Dispose>("dispose"),
                          InstanceAccessor<&SessionWrap::Threads>("threads"),
                          InstanceAccessor<&SessionWrap::ArenaBytes>("arenaBytes"),
@@ -140,7 +160,11 @@ void SessionWrap::Attach(std::shared_ptr<mcpc::Session> session, Napi::Object by
   bytes_ = Napi::Persistent(bytes);
 }
 
-Napi::Value SessionWrap::Run(const Napi::CallbackInfo& info) {
+Napi::Value SessionWrap::Run(const Napi::CallbackInfo& info) { return StartRun(info, false); }
+
+Napi::Value SessionWrap::RunObserved(const Napi::CallbackInfo& info) { return StartRun(info, true); }
+
+Napi::Value SessionWrap::StartRun(const Napi::CallbackInfo& info, bool observe) {
   Napi::Env env = info.Env();
   if (!session_) throw WithCode(Napi::Error::New(env, "the session has been disposed"), MCPC_E_DISPOSED);
   const mcpc::Plan& plan = session_->plan();
@@ -187,7 +211,7 @@ Napi::Value SessionWrap::Run(const Napi::CallbackInfo& info) {
     outputs.push_back(b);
     results.Set(j, out);
   }
-  auto* worker = new RunWorker(env, session_, std::move(inputs), std::move(outputs), keepAlive, results);
+  auto* worker = new RunWorker(env, session_, std::move(inputs), std::move(outputs), keepAlive, results, observe);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -20,7 +20,11 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   void Attach(std::shared_ptr<mcpc::Session> session, Napi::Object bytes);
 
  private:
+  /** run(inputs, outputs?) -> Promise<outputs>. */
   Napi::Value Run(const Napi::CallbackInfo& info);
+  /** runObserved(inputs) -> Promise<{ outputs, ranges }>: run, plus each kernel's float32 outputs' ranges (mcpc::ValueRange). */
+  Napi::Value RunObserved(const Napi::CallbackInfo& info);
+  Napi::Value StartRun(const Napi::CallbackInfo& info, bool observe);
   void Dispose(const Napi::CallbackInfo& info);
   Napi::Value Threads(const Napi::CallbackInfo& info);
   Napi::Value ArenaBytes(const Napi::CallbackInfo& info);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -383,7 +384,27 @@ Status Session::PrepareBroadcast(size_t k) {
   return Status::Ok();
 }
 
-Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs, std::vector<DynamicResult>* dynamic) {
+namespace {
+
+/** max |x| over the finite elements of a float32 view, and whether any element is NaN or infinite. */
+ValueRange ScanRange(int slot, const TensorView& v) {
+  ValueRange r;
+  r.slot = slot;
+  const float* x = v.as<const float>();
+  float m = 0;
+  for (int64_t i = 0; i < v.numel; ++i) {
+    const float a = std::fabs(x[i]);
+    if (std::isfinite(a)) m = std::max(m, a);
+    else r.nonFinite = true;
+  }
+  r.maxAbs = m;
+  return r;
+}
+
+}  // namespace
+
+Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs, std::vector<DynamicResult>* dynamic,
+                    std::vector<ValueRange>* ranges) {
   std::lock_guard<std::mutex> lock(runMu_);
   if (inputs.size() != plan_.inputSlots.size()) {
     return MCPC_ERROR(MCPC_E_BAD_INPUT, "expected %zu inputs, got %zu", plan_.inputSlots.size(), inputs.size());
@@ -438,6 +459,11 @@ Status Session::Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuf
     }
     if (profile_.enabled) profile_.Add(k, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     if (!s.ok()) return InKernel(s, k, spec);
+    if (ranges) {
+      for (size_t j = 0; j < outs.size(); ++j) {
+        if (outs[j].dtype == DType::F32 && outs[j].data) ranges->push_back(ScanRange(spec.outputs[j], outs[j]));
+      }
+    }
   }
   if (profile_.enabled) ++profile_.runs;
   // Outputs that are inputs, weights, arena values or another output's slot are copied; outputs

@@ -62,6 +62,17 @@ struct IoBuffer {
   size_t byteLength = 0;
 };
 
+/**
+ * What one run wrote, value by value (fp16 range calibration): for each slot a kernel wrote with
+ * float32 data, the largest finite |x| it held right after that kernel, and whether it held a
+ * NaN or an infinity. Slots no kernel wrote (inputs, weights, views) are absent.
+ */
+struct ValueRange {
+  int slot = -1;
+  double maxAbs = 0;
+  bool nonFinite = false;
+};
+
 /** A model output whose dims are known only at run time: its dims and bytes, copied out by Run. */
 struct DynamicResult {
   bool present = false;
@@ -87,9 +98,11 @@ class Session {
    * Runs the plan: inputs[i] holds model input i, outputs[i] receives model output i (both sized
    * exactly as the plan says). Calls from several threads are serialized: there is one arena.
    * Outputs with dynamic dims take no caller buffer (outputs[i] is empty): they are copied into
-   * (*dynamic)[i] with their run-time dims.
+   * (*dynamic)[i] with their run-time dims. With `ranges`, each kernel's float32 outputs are
+   * scanned after it runs (ValueRange, in kernel order).
    */
-  Status Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs, std::vector<DynamicResult>* dynamic = nullptr);
+  Status Run(const std::vector<IoBuffer>& inputs, const std::vector<IoBuffer>& outputs, std::vector<DynamicResult>* dynamic = nullptr,
+             std::vector<ValueRange>* ranges = nullptr);
 
   /** Whether model output i has dims known only at run time. */
   bool DynamicOutput(size_t i) const { return plan_.slots[plan_.outputSlots[i]].dynamic != DynamicDims::Static; }

@@ -5,7 +5,7 @@
 // batches, or an operand without batch (stride 0), make one strided-batched call; any other
 // broadcast becomes a loop of strided-batched calls over the largest batch dimension. The algorithm is chosen once, at load, for the actual
 // pointer alignments. Precision: fp32 computes in FP32 (no TF32), tf32 allows TF32 tensor cores,
-// fp16/bf16 slots compute in FP32. The kernel's LibraryEpilogue runs inside the call: C (a residual,
+// fp16/bf16 slots compute in FP32, float32 slots of fp16/bf16 plans in TF32. The kernel's LibraryEpilogue runs inside the call: C (a residual,
 // Gemm's C) as cuBLASLt's C with the output's layout, the bias row as CUBLASLT_EPILOGUE_BIAS (our
 // columns are cuBLASLt's rows), Relu and tanh Gelu as its RELU/GELU epilogues.
 // Algorithm: cuBLASLt's heuristic proposes up to kCandidates; with more than one, each is timed on
@@ -332,7 +332,9 @@ StatusOr<std::unique_ptr<LibraryOp>> CreateCublasLtOp(const LibraryContext& ctx)
     compute = CUBLAS_COMPUTE_64F;
     scaleType = CUDA_R_64F;
     op->f64_ = true;
-  } else if (sa.dtype == DType::F32 && ctx.plan.precision == "tf32") {
+  } else if (sa.dtype == DType::F32 && ctx.plan.precision != "fp32") {
+    // tf32 plans, and the float32 nodes an fp16 plan keeps for range (their inputs need float32's
+    // exponent, not its mantissa: TF32 keeps 10 bits, as float16 does).
     compute = CUBLAS_COMPUTE_32F_FAST_TF32;
   }
   alpha *= code.epilogueAlpha;

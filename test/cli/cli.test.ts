@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main, type Io } from '../../cli/main.js';
 import { buildModel, addReluModel } from '../helpers/onnx-builder.js';
+import { writeNpy } from '../../cli/npy.js';
+import { Tensor } from '../../runtime/index.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const EXAMPLE = join(ROOT, 'examples', 'tiny-cnn.onnx');
@@ -53,6 +55,46 @@ describe('mcpc CLI', () => {
     expect(head).not.toBeNull();
     expect(Number(head![2])).toBeGreaterThan(0);
     expect(m.out).toMatch(/\n\s+\d+\s+NhwcConv\s+cudnn\s+(\d+\s+\d+(\.\d+)? (B|KiB|MiB)|-\s+none)\s+\S+/);
+  });
+
+  it('runs the fp16 range check before a cuda fp16 compile, and refuses its flags elsewhere', async () => {
+    const dir = tmp();
+    // x -> * 1e-6 -> * 1e6: the middle value is below float16's range.
+    const model = join(dir, 'tiny-middle.onnx');
+    writeFileSync(model, buildModel({
+      inputs: [{ name: 'x', dims: [2, 8] }],
+      outputs: [{ name: 'y', dims: [2, 8] }],
+      initializers: [{ name: 'small', dims: [8], floats: Array(8).fill(1e-6) }, { name: 'large', dims: [8], floats: Array(8).fill(1e6) }],
+      nodes: [
+        { op: 'Mul', inputs: ['x', 'small'], outputs: ['m'], name: '/down/Mul' },
+        { op: 'Mul', inputs: ['m', 'large'], outputs: ['y'], name: '/up/Mul' },
+      ],
+    }));
+    const c = await run(['compile', model, '--target', 'cuda', '--precision', 'fp16', '-o', join(dir, 'a.mcp')]);
+    expect(c.code).toBe(0);
+    expect(c.err).toMatch(/^fp16 range check \(1 generated input, batch 2, [\d.]+ s on the cpu\): 2 nodes keep float32, first \/down\/Mul: writes m \(largest \|x\| \d\.\de-7, below float16's range\)\n/);
+    const j = JSON.parse((await run(['compile', model, '--target', 'cuda', '--precision', 'fp16', '-o', join(dir, 'b.mcp'), '--json'])).out);
+    expect(j.rangeCheck.float32Nodes.map((n: { node: string }) => n.node)).toEqual(['/down/Mul', '/up/Mul']);
+    expect(j.passes['lower-precision']['float32 nodes']).toBe(2);
+    // Given inputs replace the generated ones; values of 1e-3 bring m to 1e-9, still below.
+    const npy = join(dir, 'x.npy');
+    writeFileSync(npy, writeNpy(new Tensor('f32', new Float32Array(16).fill(1e-3), [2, 8])));
+    const g = await run(['compile', model, '--target', 'cuda', '--precision', 'fp16', '-o', join(dir, 'c.mcp'), '--calibration-input', `x=${npy}`]);
+    expect(g.err).toMatch(/^fp16 range check \(1 given input, batch 2/);
+    const off = JSON.parse((await run(['compile', model, '--target', 'cuda', '--precision', 'fp16', '-o', join(dir, 'd.mcp'), '--json', '--no-calibration'])).out);
+    expect(off.rangeCheck).toBeNull();
+    expect(off.passes['lower-precision']['float32 nodes']).toBeUndefined();
+    const bf16 = JSON.parse((await run(['compile', model, '--target', 'cuda', '--precision', 'bf16', '-o', join(dir, 'e.mcp'), '--json'])).out);
+    expect(bf16.rangeCheck).toBeNull();
+    const wrong = await run(['compile', model, '--no-calibration', '-o', join(dir, 'f.mcp')]);
+    expect([wrong.code, wrong.err]).toEqual([2, expect.stringContaining('--calibration-input and --no-calibration apply to --target cuda --precision fp16')]);
+    const badName = await run(['compile', model, '--target', 'cuda', '--precision', 'fp16', '-o', join(dir, 'g.mcp'), '--calibration-input', `input=${npy}`]);
+    expect([badName.code, badName.err]).toEqual([2, expect.stringContaining('calibration: the model has no input input (inputs: x)')]);
+    const badShape = join(dir, 'bad.npy');
+    writeFileSync(badShape, writeNpy(new Tensor('f32', new Float32Array(3), [3])));
+    const shape = await run(['compile', model, '--target', 'cuda', '--precision', 'fp16', '-o', join(dir, 'h.mcp'), '--calibration-input', `x=${badShape}`]);
+    expect(shape.code).toBe(2);
+    expect(shape.err).toMatch(/calibration with --calibration-input: .*x/);
   });
 
   it('inspects an artifact without weights', async () => {

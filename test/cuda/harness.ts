@@ -39,13 +39,17 @@ export interface CudaCompiled {
  */
 export function compileCuda(
   bytes: Uint8Array,
-  options: { precision?: Precision; path?: string; shapes?: ReadonlyMap<string, readonly number[]>; skip?: readonly string[]; enable?: readonly string[] } = {},
+  options: {
+    precision?: Precision; path?: string; shapes?: ReadonlyMap<string, readonly number[]>; skip?: readonly string[]; enable?: readonly string[];
+    /** Calibrated largest |x| by value name (the fp16 range guard, cli/calibrate.ts). */
+    valueRanges?: ReadonlyMap<string, number>;
+  } = {},
 ): CudaCompiled {
   const precision = options.precision ?? 'fp32';
   const graph = importOnnx(bytes, { path: options.path, baseDir: options.path ? dirname(options.path) : undefined }).graph;
   // `enable` runs passes the target skips today (kernels the generator has but plans do not use).
   const skip = [...skippedPasses('cuda', precision).filter((p) => !options.enable?.includes(p)), ...(options.skip ?? [])];
-  runPipeline(graph, { skip, verify: true, shapeBindings: options.shapes, floatStorage: floatStorage(precision) });
+  runPipeline(graph, { skip, verify: true, shapeBindings: options.shapes, floatStorage: floatStorage(precision), valueRanges: options.valueRanges });
   const emitted = emitPlan(graph, 'cuda');
   emitted.plan.precision = precision;
   emitCudaCode(emitted.plan, precision, emitted.weights, emitted.scratch);

@@ -154,3 +154,35 @@ describe('models compiled for cuda against cpu', { skip: compilerMissing }, () =
     }
   }
 });
+
+// The fp16 range guard on the device (test/cuda/range-guard.test.ts has the model): activations of
+// ~1e-8 in the middle. Plain fp16 loses them; calibrated (dist/cli/calibrate.js), the plan keeps
+// those nodes in float32 (cuDNN NHWC float32 convolutions with TF32, a generated depthwise kernel)
+// and matches the float32 cpu run.
+describe('fp16 range guard on the device', { skip: compilerMissing }, () => {
+  it('keeps tiny activations in float32 and matches the float32 result', async (t) => {
+    const { calibrateRanges } = await import(join(ROOT, 'dist', 'cli', 'calibrate.js'));
+    const path = join(ROOT, 'test', 'fixtures', 'range-guard.onnx');
+    const source = { bytes: readFileSync(path), path };
+    const { ranges } = await calibrateRanges(source);
+    const guarded = compiler.compileModel(source, { target: 'cuda', precision: 'fp16', valueRanges: ranges });
+    const plain = compiler.compileModel(source, { target: 'cuda', precision: 'fp16' });
+    assert.deepEqual(guarded.pipeline.ctx.float32Nodes.map((n) => n.node).sort(), ['/back/Conv', '/small/Conv', '/small/Relu', '/tiny/Conv']);
+    const x = new Tensor('f32', Float32Array.from({ length: 800 }, (_, i) => Math.sin(i * 0.37) * 1.5), [1, 8, 10, 10]);
+    const cpu = await Session.load(compile(path, new Map(), 'cpu', 'fp32').bytes, { device: 'cpu' });
+    const want = (await cpu.run({ x })).y.data;
+    cpu.dispose();
+    const errors = {};
+    for (const [name, c] of [['guarded', guarded], ['plain', plain]]) {
+      const gpu = await Session.load(compiler.artifactToBuffer(c.artifact), { device: 'cuda:0' });
+      try {
+        errors[name] = relError((await gpu.run({ x })).y.data, want);
+      } finally {
+        gpu.dispose();
+      }
+    }
+    t.diagnostic(`relative error: guarded ${errors.guarded.toExponential(2)}, plain fp16 ${errors.plain.toExponential(2)}`);
+    assert.ok(errors.guarded <= 5e-3, `guarded fp16: ${errors.guarded}`);
+    assert.ok(errors.plain > 5e-2, `plain fp16 should lose the 1e-8 branch: ${errors.plain}`);
+  });
+});
