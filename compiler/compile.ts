@@ -28,10 +28,12 @@ export const TARGET_RUNS_FUSED_KERNELS: Record<Target, boolean> = { cpu: true, c
  * Optimizer passes a target does not want. cpu: its Attention kernel runs bert-base's attention
  * about 4x slower than the decomposed MatMul/Softmax kernels (26 ms vs 6 ms per run, 2 threads,
  * MCPC_PROFILE), so the pattern stays decomposed there until that kernel is tuned; channels-last
- * rewrites for cuDNN's NHWC kernels (the cpu convolution kernels are NCHW).
+ * rewrites for cuDNN's NHWC kernels (the cpu convolution kernels are NCHW); batch-sibling-matmuls
+ * makes one batched MatMul out of the Q/K/V projections for one library call, and the cpu's
+ * MatMul kernel gains nothing from that.
  */
 export const TARGET_SKIPPED_PASSES: Record<Target, readonly string[]> = {
-  cpu: ['fuse-attention', 'channels-last', 'pad-conv-channels'],
+  cpu: ['fuse-attention', 'channels-last', 'pad-conv-channels', 'batch-sibling-matmuls'],
   // cuda: fp32/tf32 Attention runs the scalar row kernel (compiler/targets/cuda/attention.ts): it
   // reads keys uncoalesced, and bert-base ran far behind its cuBLASLt GEMMs with it, so attention
   // stays two batched GEMMs around a generated softmax there (fp16/bf16 plans fuse it; see

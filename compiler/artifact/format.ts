@@ -131,8 +131,9 @@ export interface ValueSlot {
   dynamic?: 'bounded' | 'unbounded';
   /**
    * An arena slot that is a view (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) of
-   * slot `of`: the same bytes at the same offset, written by no kernel; `sources` are the ONNX
-   * nodes it stands for (as a kernel's).
+   * slot `of`: the same bytes at the same offset, written by no kernel; or a Slice that selects a
+   * contiguous run of `of`'s bytes, at its offset into them (a multiple of the arena alignment).
+   * `sources` are the ONNX nodes it stands for (as a kernel's).
    */
   view?: { of: number; sources: string[] };
 }

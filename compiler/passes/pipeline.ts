@@ -24,6 +24,7 @@ import { fuseProjectionViewsPass } from './fuse-projection-views.js';
 import { fuseSoftmaxPass } from './fuse-softmax.js';
 import { fusePass } from './fuse.js';
 import { inferShapesPass } from './infer-shapes.js';
+import { batchSiblingMatMulsPass } from './batch-sibling-matmuls.js';
 import { lowerPrecisionPass } from './lower-precision.js';
 import { newPassContext, type Pass, type PassContext } from './pass.js';
 
@@ -55,6 +56,7 @@ export const PIPELINE: readonly Step[] = [
   { pass: fuseProjectionViewsPass, why: 'head splits (reshape/transpose/split/gather of a projection) fold into its weight' },
   { pass: fuseMovementChainsPass, why: 'collapse the movement chains left; scalar ops move above them, next to their producer' },
   { pass: sinkReshapesPass, why: 'a residual Add after a reshaped projection runs in the projection\'s shape, as its epilogue' },
+  { pass: batchSiblingMatMulsPass, why: 'once projections are final: Q/K/V MatMuls of one input become one batched library call' },
   { pass: eliminateDeadCodePass, phase: 'optimized', why: 'drop the nodes the patterns replaced' },
   { pass: channelsLastPass, why: 'f16/bf16 GPU convolutions run NHWC; after BN folding and the patterns, before lower-precision rounds the permuted weights and fuse groups epilogues' },
   { pass: padConvChannelsPass, why: 'on request: an RGB stem read as 8 channels for tensor-core kernels; before lower-precision rounds the padded weights' },
@@ -65,7 +67,7 @@ export const PIPELINE: readonly Step[] = [
 /** The optimizer proper: what -O0 turns off. */
 export const OPTIMIZER_PASSES: readonly string[] = [
   foldBatchNormPass, fuseGeluPass, fuseLayerNormPass, fuseSoftmaxPass, fuseAttentionPass, fuseMatMulAddPass, fuseProjectionViewsPass,
-  fuseMovementChainsPass, sinkReshapesPass, channelsLastPass, padConvChannelsPass, fusePass,
+  fuseMovementChainsPass, sinkReshapesPass, batchSiblingMatMulsPass, channelsLastPass, padConvChannelsPass, fusePass,
 ].map((p) => p.name);
 
 export const ALL_PASSES: readonly Pass[] = [...new Set(PIPELINE.map((s) => s.pass))];

@@ -91,6 +91,36 @@ function planAttr(a: AttrValue): PlanAttr {
   }
 }
 
+/**
+ * Elements before the first one a Slice selects, when it selects one contiguous run of its input
+ * (constant starts/ends/axes, steps of 1, every axis after the first cut one whole, the dims before
+ * it all 1); undefined otherwise.
+ */
+export function contiguousSliceOffset(n: Node): number | undefined {
+  const [x, starts, ends, axes, steps] = n.inputs;
+  const inShape = x?.type.shape;
+  if (!x || !inShape || !isStaticShape(inShape) || !starts?.constant || !ends?.constant) return undefined;
+  if ((axes && !axes.constant) || (steps && !steps.constant)) return undefined;
+  const rank = inShape.length;
+  const s = Array.from(starts.constant.values);
+  const e = Array.from(ends.constant.values);
+  const ax = axes ? Array.from(axes.constant!.values).map((a) => (a < 0 ? a + rank : a)) : s.map((_, i) => i);
+  if (steps && Array.from(steps.constant!.values).some((t) => t !== 1)) return undefined;
+  const begin = new Array<number>(rank).fill(0);
+  const count = [...inShape] as number[];
+  for (let i = 0; i < ax.length; i++) {
+    const a = ax[i]!;
+    const dim = inShape[a] as number;
+    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
+    begin[a] = clamp(s[i]!);
+    count[a] = Math.max(0, clamp(e[i]!) - begin[a]!);
+  }
+  const cut = count.findIndex((c, a) => c !== inShape[a]);
+  if (cut < 0) return 0;
+  if (count.some((c, a) => a > cut && c !== inShape[a]) || (inShape as number[]).slice(0, cut).some((d) => d !== 1)) return undefined;
+  return begin[cut]! * (inShape as number[]).slice(cut + 1).reduce((p, d) => p * d, 1);
+}
+
 export function emitPlan(g: Graph, target: Target): EmittedPlan {
   requireStaticInputShapes(g);
   const kernelIssues = checkKernels(g);
@@ -145,16 +175,29 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   });
   const unbounded = (v: Value) => dynamic.values.has(v) && dynamic.values.get(v) === undefined;
   const inArena = (v: Value) => first.has(v) && !outputIndex.has(v) && !dynamic.values.has(v);
-  // View outputs share their input's buffer (its root: views of views share the first one's).
+  // View outputs share their input's buffer (its root: views of views share the first one's); a
+  // Slice that selects one contiguous run of its input is a view at an offset into it (kept only
+  // where that offset keeps the arena's alignment, which kernels' vector accesses rely on).
   const viewOf = new Map<Value, Value>();
+  const viewOffset = new Map<Value, number>();
   const viewSources = new Map<Value, string[]>();
   const viewUnits = new Set<number>();
   units.forEach((nodes, step) => {
     const n = nodes[0]!;
     const [x, y] = [n.inputs[0], n.outputs[0]!];
-    if (nodes.length !== 1 || !VIEW_OPS.has(n.op) || n.outputs.length !== 1 || !x || !inArena(x) || !inArena(y)) return;
+    if (nodes.length !== 1 || n.outputs.length !== 1 || !x || !inArena(x) || !inArena(y)) return;
+    let offset = 0;
+    if (n.op === 'Slice') {
+      const elements = contiguousSliceOffset(n);
+      if (elements === undefined) return;
+      offset = (viewOffset.get(x) ?? 0) + dtypeByteLength(x.type.dtype, elements);
+      if (offset % ARENA_ALIGNMENT !== 0) return;
+    } else if (VIEW_OPS.has(n.op)) {
+      offset = viewOffset.get(x) ?? 0;
+    } else return;
     const root = viewOf.get(x) ?? x;
     viewOf.set(y, root);
+    viewOffset.set(y, offset);
     viewSources.set(y, nodeSources(n));
     last.set(root, Math.max(last.get(root)!, last.get(y)!));
     // The view's own step reads nothing at run time: its readers read the root.
@@ -170,7 +213,7 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
   const memory: MemoryPlan & { l2Window?: number } = target === 'cuda' ? planTieredMemory(requests, CUDA_L2_WINDOW_BYTES) : planMemory(requests);
   const arenaOffset = new Map(arenaValues.map((v, i) => [v, memory.offsets.get(i)!]));
   arenaValues.forEach((v) => addSlot(v, 'arena', arenaOffset.get(v)!));
-  for (const [view, root] of viewOf) addSlot(view, 'arena', arenaOffset.get(root)!, { of: slotOf.get(root)!, sources: viewSources.get(view)! });
+  for (const [view, root] of viewOf) addSlot(view, 'arena', arenaOffset.get(root)! + viewOffset.get(view)!, { of: slotOf.get(root)!, sources: viewSources.get(view)! });
   for (const v of first.keys()) if (unbounded(v)) addSlot(v, 'heap', 0);
   for (const [v, i] of outputIndex) addSlot(v, 'output', i);
 

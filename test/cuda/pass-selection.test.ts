@@ -18,7 +18,7 @@ describe('cuda pass selection', () => {
     expect(skippedPasses('cuda', 'fp32', 1)).toEqual(['fuse-attention', 'pad-conv-channels']);
     expect(skippedPasses('cuda', 'tf32', 16)).toEqual(['fuse-attention', 'pad-conv-channels', 'fuse-projection-views']);
     expect(skippedPasses('cuda', 'fp16', 16)).toEqual(['pad-conv-channels']);
-    expect(skippedPasses('cpu', 'fp32')).toEqual(['fuse-attention', 'channels-last', 'pad-conv-channels']);
+    expect(skippedPasses('cpu', 'fp32')).toEqual(['fuse-attention', 'channels-last', 'pad-conv-channels', 'batch-sibling-matmuls']);
   });
 
   it('runs head-split projections above batch 1 in fp32 only with --enable-pass', () => {
