@@ -25,6 +25,9 @@ export interface CalibrationOptions {
   inputs?: Readonly<Record<string, Tensor>>;
   /** CPU threads for the calibration run (default: the runtime's). */
   threads?: number;
+  /** The compile's own pass selection (--disable-pass, -O0), so the calibration graph's values are its values. */
+  disablePasses?: readonly string[];
+  optimize?: boolean;
 }
 
 export interface Calibration {
@@ -81,8 +84,9 @@ function batchOne(shapes: ReadonlyMap<string, readonly number[]> | undefined): M
 export async function calibrateRanges(source: ModelSource, options: CalibrationOptions = {}): Promise<Calibration> {
   const t0 = performance.now();
   const given = options.inputs ?? {};
+  const disablePasses = [...new Set([...(options.disablePasses ?? []), 'fuse'])];
   const compileAt = (shapes: ReadonlyMap<string, readonly number[]> | undefined) =>
-    compileModel(source, { target: 'cpu', precision: 'fp32', shapes, values: options.values, disablePasses: ['fuse'] });
+    compileModel(source, { target: 'cpu', precision: 'fp32', shapes, values: options.values, disablePasses, ...(options.optimize !== undefined ? { optimize: options.optimize } : {}) });
   // Batch 1 only where the model's batch is symbolic and no given input fixes a larger one.
   const one = Object.keys(given).length ? undefined : batchOne(options.shapes);
   let compiled;
@@ -100,7 +104,7 @@ export async function calibrateRanges(source: ModelSource, options: CalibrationO
     const generated: string[] = [];
     session.inputs.forEach((spec, i) => {
       const t = given[spec.name] ?? generatedInput(spec, i);
-      if (!t) throw diagnostic('badFeed', { reason: `calibration: input ${spec.name} has dtype ${spec.dtype}, for which no calibration data can be generated; give it with --calibration-input ${spec.name}=FILE.npy` });
+      if (!t) throw diagnostic('badFeed', { reason: `calibration: input ${spec.name} has dtype ${spec.dtype}, for which no calibration data can be generated; give calibration data for it (mcpc compile --calibration-input ${spec.name}=FILE.npy)` });
       if (!given[spec.name]) generated.push(spec.name);
       feeds[spec.name] = t;
     });
@@ -178,6 +182,11 @@ export async function rangeCheck(
     }
     return { skipped: (e as Error).message.split('\n')[0]! };
   }
+}
+
+/** The compile options a range check gives: its measured ranges, none when it was skipped or not run. */
+export function rangeOptions(check: RangeCheck | undefined): { valueRanges?: Map<string, number> } {
+  return check && 'calibration' in check ? { valueRanges: check.calibration.ranges } : {};
 }
 
 /** One line for standard error about the range check and the nodes it kept in float32. */

@@ -12,7 +12,7 @@ import { PHASES, type Phase } from '../compiler/passes/pipeline.js';
 import { parseCommandArgs, type Io } from './main.js';
 import { COMPILE_FLAGS, formatFlags, parseArgsConfig } from './options.js';
 import { formatBytes } from './format.js';
-import { describeRangeCheck, rangeCheck, readCalibrationInputs } from './calibrate.js';
+import { describeRangeCheck, rangeCheck, rangeOptions, readCalibrationInputs } from './calibrate.js';
 
 export const COMPILE_USAGE = `Usage: mcpc compile MODEL.onnx [options]
 
@@ -111,19 +111,23 @@ export async function runCompile(args: string[], io: Io): Promise<number> {
   const lowers = compileTo === undefined || PHASES.indexOf(compileTo as Phase) >= PHASES.indexOf('plan');
   const shapeBindingsAndValues = { shapes, values: valueBindings(values['value']) };
   if (!noCalibration && lowers && target === 'cuda' && precision === 'fp16') status(`mcpc: range check ${basename(modelPath)}`);
-  const range = noCalibration || !lowers ? undefined : await rangeCheck(source, { target, precision }, { ...shapeBindingsAndValues, inputs: calibrationInputs });
+  const disablePasses = (values['disable-pass'] as string[] | undefined) ?? [];
+  const optimize = optLevel !== undefined ? { optimize: optLevel === '1' } : {};
+  const range = noCalibration || !lowers
+    ? undefined
+    : await rangeCheck(source, { target, precision }, { ...shapeBindingsAndValues, inputs: calibrationInputs, disablePasses, ...optimize });
   const result = compileModel(source, {
     target: target as Target,
     precision: precision as Precision,
     ...shapeBindingsAndValues,
-    ...(range && 'calibration' in range ? { valueRanges: range.calibration.ranges } : {}),
+    ...rangeOptions(range),
     printAfter,
     print: (t) => io.err(t),
     compileTo: compileTo as Phase | undefined,
     verify: !!values['verify-ir'],
-    disablePasses: (values['disable-pass'] as string[] | undefined) ?? [],
+    disablePasses,
     enablePasses: (values['enable-pass'] as string[] | undefined) ?? [],
-    ...(optLevel !== undefined ? { optimize: optLevel === '1' } : {}),
+    ...optimize,
     onStage: (s) => status(`mcpc: ${s} ${basename(modelPath)}`),
     onPass: (p, i, n) => status(`mcpc: pass ${i + 1}/${n} ${p.name}`),
   });

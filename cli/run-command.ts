@@ -9,7 +9,7 @@ import type { Precision } from '../compiler/artifact/format.js';
 import { compileModel, PRECISIONS, readModelFile } from '../compiler/compile.js';
 import { diagnostic } from '../compiler/diagnostics.js';
 import { Session, type Tensor } from '../runtime/index.js';
-import { describeRangeCheck, rangeCheck } from './calibrate.js';
+import { describeRangeCheck, rangeCheck, rangeOptions, readCalibrationInputs } from './calibrate.js';
 import { parseShapeBinding } from './compile-command.js';
 import { parseCommandArgs, type Io } from './main.js';
 import { NpyError, readNpy, writeNpy } from './npy.js';
@@ -23,6 +23,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   device: { type: 'string', value: 'DEVICE', help: "cpu or cuda:N (default: the artifact's target; an .onnx model is compiled for it)" },
   precision: { type: 'string', value: 'P', help: 'for an .onnx model on cuda: fp32, tf32, fp16 or bf16, as in mcpc compile (default fp32)' },
   shape: { type: 'string', multiple: true, value: 'NAME=DxD...', help: 'for an .onnx model: bind an input shape, as in mcpc compile' },
+  'no-calibration': { type: 'boolean', help: 'for an .onnx model run in fp16 on cuda: skip the range check (mcpc compile --help), which otherwise calibrates on the named --input files' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
 
@@ -121,6 +122,7 @@ export async function runRun(args: string[], io: Io): Promise<number> {
   const precision = (values['precision'] as string | undefined) ?? 'fp32';
   if (values['precision'] !== undefined && !(isOnnx && onCuda)) throw diagnostic('badFlag', { reason: '--precision applies to an .onnx model run on cuda (an artifact has its precision fixed at compile time)' });
   if (!PRECISIONS.includes(precision as Precision)) throw diagnostic('badFlag', { reason: `--precision must be one of ${PRECISIONS.join(', ')}, got '${precision}'` });
+  if (values['no-calibration'] && !(isOnnx && onCuda && precision === 'fp16')) throw diagnostic('badFlag', { reason: '--no-calibration applies to an .onnx model run with --device cuda:N --precision fp16 (the range check)' });
   const loadOptions = { ...(threads ? { threads } : {}), ...(device ? { device } : {}) };
 
   let session: Session;
@@ -128,11 +130,12 @@ export async function runRun(args: string[], io: Io): Promise<number> {
     if (isOnnx) {
       const source = readModelFile(modelPath);
       const target = onCuda ? 'cuda' : 'cpu';
-      // fp16 on cuda: the same range check as mcpc compile (generated inputs).
-      const range = await rangeCheck(source, { target, precision }, { shapes });
-      if (range && 'skipped' in range) io.err(describeRangeCheck(range, []));
-      const valueRanges = range && 'calibration' in range ? range.calibration.ranges : undefined;
-      const compiled = compileModel(source, { target, precision: precision as Precision, shapes, ...(valueRanges ? { valueRanges } : {}) });
+      // fp16 on cuda: the range check of mcpc compile, calibrated on the inputs given by name
+      // (the others generated).
+      const named = ((values['input'] as string[] | undefined) ?? []).filter((spec) => spec.indexOf('=') > 0);
+      const range = values['no-calibration'] ? undefined : await rangeCheck(source, { target, precision }, { shapes, inputs: readCalibrationInputs(named), ...(threads ? { threads } : {}) });
+      const compiled = compileModel(source, { target, precision: precision as Precision, shapes, ...rangeOptions(range) });
+      if (range) io.err(describeRangeCheck(range, compiled.pipeline.ctx.float32Nodes ?? []));
       session = await Session.load(artifactToBuffer(compiled.artifact!), loadOptions);
     } else {
       session = await Session.load(modelPath, loadOptions);

@@ -227,27 +227,11 @@ export class Session {
     const ordered = orderFeeds(feeds, this.artifact.header.inputs);
     const inputs = ordered.map((x, i) => this.#nativeFeed(x, this.artifact.header.inputs[i]!.name));
     const provided = this.#outputBuffers(options.outputs);
-    const go = async () => {
-      // dispose() may have come while this run waited its turn.
-      if (!this.#native) throw new RuntimeError(RUNTIME_CODES.disposed, 'the session has been disposed');
-      try {
-        return await (onDevice ? this.#native.run(inputs, undefined, 'device') : this.#native.run(inputs, provided));
-      } catch (e) {
-        rethrowNative(e, callSite);
-      }
-    };
-    // An idle session starts the run now (it is then in flight: dispose() lets it finish); a busy
-    // one queues it, so runs never wait inside the native mutex holding a libuv pool thread.
-    const result = this.#pending === 0 ? go() : this.#queue.catch(() => undefined).then(go);
-    this.#pending++;
-    this.#queue = result;
     // Outputs with dims known only at run time come back as { data, dims }.
-    let data: (TensorData | NativeDeviceTensor | DynamicOutput)[];
-    try {
-      data = await result;
-    } finally {
-      this.#pending--;
-    }
+    const data: (TensorData | NativeDeviceTensor | DynamicOutput)[] = await this.#enqueue(
+      (native) => (onDevice ? native.run(inputs, undefined, 'device') : native.run(inputs, provided)),
+      callSite,
+    );
     const out: Record<string, Tensor | DeviceTensor> = {};
     this.outputs.forEach((spec, i) => {
       const d = data[i]!;
@@ -262,7 +246,7 @@ export class Session {
    * cpu sessions: runs once on `feeds` and returns, for every float32 value a kernel wrote, the
    * largest finite |x| it held and whether it held a NaN or an infinity, by value name (the
    * artifact's value names; a value written by several kernels keeps the largest). The model's
-   * float32 inputs are included. This is what an fp16 compile calibrates on (runtime/calibrate.ts):
+   * float32 inputs are included. This is what an fp16 compile calibrates on (cli/calibrate.ts):
    * compiled without the fuse pass, every node's output is a kernel's.
    */
   async valueRanges(feeds: Feeds): Promise<Map<string, { maxAbs: number; nonFinite: boolean }>> {
@@ -273,23 +257,7 @@ export class Session {
     }
     const ordered = orderFeeds(feeds, this.artifact.header.inputs);
     const inputs = ordered.map((x, i) => this.#nativeFeed(x, this.artifact.header.inputs[i]!.name) as TensorData);
-    const native = this.#native;
-    const go = async () => {
-      try {
-        return await native.runObserved!(inputs);
-      } catch (e) {
-        rethrowNative(e, callSite);
-      }
-    };
-    const result = this.#pending === 0 ? go() : this.#queue.catch(() => undefined).then(go);
-    this.#pending++;
-    this.#queue = result;
-    let ranges: NativeValueRange[];
-    try {
-      ranges = (await result).ranges;
-    } finally {
-      this.#pending--;
-    }
+    const ranges: NativeValueRange[] = (await this.#enqueue((native) => native.runObserved!(inputs), callSite)).ranges;
     const out = new Map<string, { maxAbs: number; nonFinite: boolean }>();
     const note = (name: string, maxAbs: number, nonFinite: boolean) => {
       const had = out.get(name);
@@ -309,6 +277,31 @@ export class Session {
     });
     for (const r of ranges) note(r.name, r.maxAbs, r.nonFinite);
     return out;
+  }
+
+  /**
+   * Runs `work` on the native session in turn: an idle session starts it now (it is then in
+   * flight: dispose() lets it finish); a busy one queues it, so runs never wait inside the native
+   * mutex holding a libuv pool thread. Native errors are rethrown at `callSite`.
+   */
+  async #enqueue<T>(work: (native: NativeSession) => Promise<T>, callSite: Error): Promise<T> {
+    const go = async () => {
+      // dispose() may have come while this run waited its turn.
+      if (!this.#native) throw new RuntimeError(RUNTIME_CODES.disposed, 'the session has been disposed');
+      try {
+        return await work(this.#native);
+      } catch (e) {
+        rethrowNative(e, callSite);
+      }
+    };
+    const result = this.#pending === 0 ? go() : this.#queue.catch(() => undefined).then(go);
+    this.#pending++;
+    this.#queue = result;
+    try {
+      return await result;
+    } finally {
+      this.#pending--;
+    }
   }
 
   /** Frees the session's native memory (after a run in flight finishes). Idempotent. */

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { readNpy } from '../cli/npy.js';
 import type { Precision } from '../compiler/artifact/format.js';
 import { artifactToBuffer } from '../compiler/artifact/writer.js';
-import { describeRangeCheck, rangeCheck } from '../cli/calibrate.js';
+import { describeRangeCheck, rangeCheck, rangeOptions } from '../cli/calibrate.js';
 import { compileModel } from '../compiler/compile.js';
 import { profileNodes } from '../compiler/plan/profile.js';
 import { DeviceTensor, Session, Tensor, cudaDevices } from '../runtime/index.js';
@@ -38,6 +38,8 @@ interface TorchReport {
   torch: string;
   card: { copyGBs: number; fp16Tflops: number; device: string };
   models: TorchEntry[];
+  /** How the CNNs were initialised (export-models.py --weights); absent in older reports: conditioned. */
+  weights?: 'conditioned' | 'plain';
 }
 
 interface Row {
@@ -84,8 +86,7 @@ async function benchCase(dir: string, entry: TorchEntry, precision: Precision, r
   // As `mcpc compile` does: fp16 plans run the range check first (generated inputs, batch 1).
   const range = await rangeCheck(source, { target: 'cuda', precision }, { shapes });
   if (range && 'skipped' in range) console.log(`${entry.case} ${precision}: ${describeRangeCheck(range, []).trim()}`);
-  const valueRanges = range && 'calibration' in range ? range.calibration.ranges : undefined;
-  const compiled = compileModel(source, { target: 'cuda', precision, shapes, ...(valueRanges ? { valueRanges } : {}) });
+  const compiled = compileModel(source, { target: 'cuda', precision, shapes, ...rangeOptions(range) });
   const float32Nodes = compiled.pipeline.ctx.float32Nodes?.length ?? 0;
   const artifact = compiled.artifact!;
   const bytes = artifactToBuffer(artifact);
@@ -134,7 +135,8 @@ async function benchCase(dir: string, entry: TorchEntry, precision: Precision, r
 }
 
 function table(rows: Row[], report: TorchReport): string {
-  const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+  // One decimal below 100 MiB, where a model and its eager run differ by less than 1 MiB.
+  const mib = (b: number) => (b / 2 ** 20).toFixed(b < 100 * 2 ** 20 ? 1 : 0);
   const lines = [
     `Measured on ${report.card.device} (copy ${report.card.copyGBs.toFixed(0)} GB/s, fp16 matmul ${report.card.fp16Tflops.toFixed(0)} TFLOP/s, both measured), PyTorch ${report.torch}, ${new Date().toISOString().slice(0, 10)}.`,
     'Latency: median of the runs, inputs and outputs on the device (PyTorch: CUDA events; mcpc: wall time of `session.run`, which waits for the GPU).',
@@ -189,9 +191,13 @@ async function main(): Promise<void> {
   const text = table(rows, report);
   console.log(text);
   const previous = existsSync(out) ? readFileSync(out, 'utf8') : '# Performance\n';
-  const section = `<!-- bench:gpu -->\n${text}\n<!-- /bench:gpu -->`;
-  const marked = /<!-- bench:gpu -->[\s\S]*<!-- \/bench:gpu -->/;
-  writeFileSync(out, marked.test(previous) ? previous.replace(marked, section) : `${previous.trimEnd()}\n\n## GPU\n\n${section}\n`);
+  // Models with the libraries' own initialisation (bench_gpu_torch.py --weights plain) get a section of their own.
+  const plain = report.weights === 'plain';
+  const tag = plain ? 'bench:gpu:plain' : 'bench:gpu';
+  const heading = plain ? '## GPU, library-initialised weights (--weights plain)' : '## GPU';
+  const section = `<!-- ${tag} -->\n${text}\n<!-- /${tag} -->`;
+  const marked = new RegExp(`<!-- ${tag} -->[\\s\\S]*<!-- /${tag} -->`);
+  writeFileSync(out, marked.test(previous) ? previous.replace(marked, section) : `${previous.trimEnd()}\n\n${heading}\n\n${section}\n`);
 }
 
 main().catch((e) => {

@@ -15,8 +15,11 @@
 // keeps its identity, name and readers; it is now made by a Reshape of a slice of Y.
 
 import { attr, Attrs, type Graph, type Node, type Value } from '../ir/graph.js';
+import { dtypeByteLength } from '../ir/dtype.js';
 import { nodeFamily } from '../ir/kernels.js';
 import { TensorData } from '../ir/tensor.js';
+import { ARENA_ALIGNMENT } from '../plan/plan-memory.js';
+import { f16RangeProblem } from './lower-precision.js';
 import { bumpStat, type Pass, type PassContext } from './pass.js';
 import { GraphIndex, removeNodes } from './pattern-match.js';
 
@@ -44,9 +47,17 @@ function biasOf(idx: GraphIndex, product: Value, N: number): { add: Node; bias: 
   return { add, bias };
 }
 
-/** Groups of two or more MatMuls reading the same A with constant [K, N] weights of one dtype and shape. */
-export function findSiblingMatMuls(g: Graph): Member[][] {
+/**
+ * Groups of two or more MatMuls reading the same A with constant [K, N] weights of one dtype and
+ * shape. Left out: an A that is a model input (its [M, K] view would be a copy), products whose
+ * slices would not start on the arena's alignment once stored as `storage` (they would be copies),
+ * and, with calibrated `ranges` in an fp16 plan, members whose values float16 cannot hold: those
+ * stay float32 nodes of their own (lower-precision), which a batched call in float16 would not be.
+ */
+export function findSiblingMatMuls(g: Graph, storage: PassContext['floatStorage'] = 'f32', ranges?: ReadonlyMap<string, number>): Member[][] {
   const idx = new GraphIndex(g);
+  const inputs = new Set(g.inputs);
+  const outOfRange = (v: Value) => storage === 'f16' && ranges !== undefined && f16RangeProblem(ranges.get(v.name) ?? 0) !== undefined;
   const groups = new Map<string, Member[]>();
   const byA = new Map<Value, Map<string, Member[]>>();
   for (const n of g.nodes) {
@@ -55,14 +66,18 @@ export function findSiblingMatMuls(g: Graph): Member[][] {
     const y = n.outputs[0]!;
     if (!a || !w?.constant || a.constant || w.type.shape.length !== 2 || a.type.shape.length < 2) continue;
     if (a.type.dtype !== 'f32' && a.type.dtype !== 'f16' && a.type.dtype !== 'bf16') continue;
-    if (w.type.dtype !== a.type.dtype || a.type.shape.some((d) => typeof d !== 'number')) continue;
+    if (w.type.dtype !== a.type.dtype || a.type.shape.some((d) => typeof d !== 'number') || inputs.has(a)) continue;
     const [K, N] = w.type.shape as [number, number];
+    const M = (a.type.shape as number[]).slice(0, -1).reduce((x, d) => x * d, 1);
+    const stored = a.type.dtype === 'f32' && storage !== 'f32' ? storage : a.type.dtype;
+    if (dtypeByteLength(stored, M * N) % ARENA_ALIGNMENT !== 0) continue;
     const key = `${w.type.dtype}:${K}x${N}`;
     const b = biasOf(idx, y, N);
     const member: Member = { matmul: n, ...(b ?? {}), result: b ? b.add.outputs[0]! : y };
     // A result with elementwise readers keeps its own MatMul: those steps are its epilogue
     // (a residual, an activation), which the batched call could not carry.
     if (idx.readers(member.result).some((r) => nodeFamily(r) === 'elementwise')) continue;
+    if (outOfRange(y) || outOfRange(member.result)) continue;
     let m = byA.get(a);
     if (!m) byA.set(a, (m = new Map()));
     const list = m.get(key) ?? [];
@@ -95,7 +110,8 @@ function rewrite(g: Graph, group: Member[]): void {
   const G = group.length;
   const at = Math.min(...group.map((m) => g.nodes.indexOf(m.matmul)));
   const base = first.loc || 'MatMul';
-  const sources = group.flatMap((m) => [m.matmul.loc, ...(m.add ? [m.add.loc] : [])]);
+  // The ONNX nodes the batched call stands for: each member's, with what its MatMul already stood for.
+  const sources = group.flatMap((m) => [...(m.matmul.attrs.has('_sources') ? m.matmul.attrs.strings('_sources') : []), m.matmul.loc, ...(m.add ? [m.add.loc] : [])]);
   let pos = at;
   const add = (spec: Parameters<Graph['addNode']>[0]) => g.addNode(spec, pos++);
   const a2 = shape.length === 2 ? a : add({
@@ -106,7 +122,7 @@ function rewrite(g: Graph, group: Member[]): void {
     op: 'MatMul', inputs: [a2, w], attrs: new Attrs([['_sources', attr.strings(sources)]]), outputTypes: [{ dtype, shape: [G, M, N] }], outputNames: [`${base}_batched`], loc: `${base}_batched`,
   }).outputs[0]!;
   if (group.some((m) => m.bias)) {
-    const zeros = TensorData.fromBytes(dtype, [N], new Uint8Array(N * (dtype === 'f32' ? 4 : 2)));
+    const zeros = TensorData.fromBytes(dtype, [N], new Uint8Array(dtypeByteLength(dtype, N)));
     const biases = group.map((m) => (m.bias ? TensorData.fromBytes(dtype, [N], m.bias.constant!.bytes) : zeros));
     const b = g.addConstant(`${base}_batched_bias`, stack(biases, [1, N]));
     y = add({ op: 'Add', inputs: [y, b], outputTypes: [{ dtype, shape: [G, M, N] }], outputNames: [`${base}_batched_biased`], loc: `${base}_batched_bias` }).outputs[0]!;
@@ -115,12 +131,12 @@ function rewrite(g: Graph, group: Member[]): void {
   group.forEach((m, i) => {
     const part = add({
       op: 'Slice', inputs: [y, g.addConstant(`${base}_slice${i}_start`, i64([i])), g.addConstant(`${base}_slice${i}_end`, i64([i + 1])), axes],
-      outputTypes: [{ dtype, shape: [1, M, N] }], outputNames: [`${m.result.name}_slice`], loc: `${m.matmul.loc}_slice`,
+      outputTypes: [{ dtype, shape: [1, M, N] }], outputNames: [`${m.result.name}_slice`], loc: m.matmul.loc,
     }).outputs[0]!;
     const outShape = m.result.type.shape as number[];
     const back = add({
       op: 'Reshape', inputs: [part, g.addConstant(`${m.result.name}_shape`, i64(outShape))],
-      outputTypes: [m.result.type], loc: m.add?.loc ?? m.matmul.loc,
+      outputTypes: [m.result.type], loc: m.matmul.loc,
     });
     // The Reshape makes the member's result itself: its name, type and readers stay.
     back.outputs[0] = m.result;
@@ -133,7 +149,7 @@ export const batchSiblingMatMulsPass: Pass = {
   name: 'batch-sibling-matmuls',
   summary: 'MatMuls sharing an input with same-shape constant weights (Q/K/V projections) become one batched MatMul',
   run(g: Graph, ctx: PassContext): boolean {
-    const groups = findSiblingMatMuls(g);
+    const groups = findSiblingMatMuls(g, ctx.floatStorage, ctx.valueRanges);
     for (const group of groups) {
       rewrite(g, group);
       bumpStat(ctx, 'batch-sibling-matmuls', 'groups');

@@ -62,10 +62,15 @@ export function f32BitsToBf16Bits(u: number): number {
   return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/** A float32 tensor's bytes as 32-bit words, in place where they are 4-byte aligned. */
+function words32<T extends Uint32Array | Float32Array>(t: TensorData, View: { new (b: ArrayBufferLike, o: number, n: number): T }): T {
+  const src = t.bytes;
+  return src.byteOffset % 4 === 0 ? new View(src.buffer, src.byteOffset, t.size) : new View(new Uint8Array(src).buffer, 0, t.size);
+}
+
 /** A float32 tensor stored as `low`, converted bit by bit (weights of 100M+ elements stay fast). */
 function lowTensor(t: TensorData, low: 'f16' | 'bf16'): TensorData {
-  const src = t.bytes;
-  const words = src.byteOffset % 4 === 0 ? new Uint32Array(src.buffer, src.byteOffset, t.size) : new Uint32Array(new Uint8Array(src).buffer, 0, t.size);
+  const words = words32(t, Uint32Array);
   const out = new Uint16Array(t.size);
   const convert = low === 'f16' ? f32BitsToF16Bits : f32BitsToBf16Bits;
   for (let i = 0; i < out.length; i++) out[i] = convert(words[i]!);
@@ -109,8 +114,7 @@ const MOVEMENT_OPS: ReadonlySet<string> = new Set([
 
 /** Largest |x| of a float32 constant (NaN and infinities skipped), read in place. */
 function constantMaxAbs(t: TensorData): number {
-  const src = t.bytes;
-  const x = src.byteOffset % 4 === 0 ? new Float32Array(src.buffer, src.byteOffset, t.size) : new Float32Array(new Uint8Array(src).buffer, 0, t.size);
+  const x = words32(t, Float32Array);
   let m = 0;
   for (let i = 0; i < x.length; i++) {
     const a = Math.abs(x[i]!);
@@ -122,9 +126,14 @@ function constantMaxAbs(t: TensorData): number {
 /**
  * Weights of at least this many elements that a float32 node reads are stored low all the same
  * (when float16 holds them) and widened by a Cast at their step, into the arena: the kept nodes of
- * random-init MobileNetV2 hold most of its weights, which would double in float32.
+ * random-init MobileNetV2 hold most of its weights, which would double in float32. Smaller ones
+ * stay float32: each Cast is a launch (~2 us at batch 1 on an H200), and MobileNetV2's 17 weights
+ * under this size (depthwise filters, narrow 1x1s) hold 0.2 MiB between them.
  */
-export const LOW_WEIGHT_MIN_ELEMENTS = 1024;
+export const LOW_WEIGHT_MIN_ELEMENTS = 16384;
+
+/** The weight input of the ops whose large weights are widened at their step (other ops' constants stay float32). */
+const WEIGHT_INPUT: Readonly<Record<string, number>> = { MatMul: 1, Gemm: 1, Conv: 1, NhwcConv: 1, ConvTranspose: 1 };
 
 /**
  * The nodes an fp16 plan keeps in float32, each with why: a float32 value it reads or writes whose
@@ -150,21 +159,20 @@ export function float32Nodes(g: Graph, ranges: ReadonlyMap<string, number>): Map
     memo.set(v, r);
     return r;
   };
+  /** Why float16 cannot hold `v` ("reads x (largest |x| 1.0e-6, below float16's range)"), or undefined. */
+  const outside = (verb: string, v: Value): string | undefined => {
+    const m = rangeOf(v);
+    const problem = m === undefined ? undefined : f16RangeProblem(m);
+    return problem && `${verb} ${v.name} (largest |x| ${m!.toExponential(1)}, ${problem === 'underflow' ? 'below' : 'above'} float16's range)`;
+  };
   const kept = new Map<Node, string>();
   for (const n of g.nodes) {
     let why: string | undefined;
     n.inputs.forEach((v, i) => {
       if (why || !v || v.constant || v.type.dtype !== 'f32' || keepsFloat32(n, i)) return;
-      const m = rangeOf(v);
-      const problem = m === undefined ? undefined : f16RangeProblem(m);
-      if (problem) why = `reads ${v.name} (largest |x| ${m!.toExponential(1)}, ${problem === 'underflow' ? 'below' : 'above'} float16's range)`;
+      why = outside('reads', v);
     });
-    for (const o of n.outputs) {
-      if (why || o.type.dtype !== 'f32') continue;
-      const m = rangeOf(o);
-      const problem = m === undefined ? undefined : f16RangeProblem(m);
-      if (problem) why = `writes ${o.name} (largest |x| ${m!.toExponential(1)}, ${problem === 'underflow' ? 'below' : 'above'} float16's range)`;
-    }
+    for (const o of n.outputs) if (!why && o.type.dtype === 'f32') why = outside('writes', o);
     if (why) kept.set(n, why);
   }
   return kept;
@@ -217,7 +225,7 @@ export function lowerPrecision(g: Graph, low: 'f16' | 'bf16', keep: ReadonlyMap<
       n.inputs.forEach((v, i) => {
         if (!v) return;
         if (v.type.dtype === low && v.producer && !keep.has(v.producer) && !v.constant) n.inputs[i] = crossing(v, 'f32', n, toF32);
-        else if (v.constant && v.type.dtype === 'f32' && !keepsFloat32(n, i) && v.constant.size >= LOW_WEIGHT_MIN_ELEMENTS && (low === 'bf16' || !f16RangeProblem(constantMaxAbs(v.constant)))) {
+        else if (v.constant && v.type.dtype === 'f32' && WEIGHT_INPUT[n.op] === i && v.constant.size >= LOW_WEIGHT_MIN_ELEMENTS && (low === 'bf16' || !f16RangeProblem(constantMaxAbs(v.constant)))) {
           n.inputs[i] = crossing(lowConstant(v), 'f32', n, toF32);
         }
       });

@@ -16,7 +16,11 @@
 // Views: a Reshape, Flatten, Squeeze, Unsqueeze, Identity or (inference) Dropout of an arena value
 // holds its input's bytes unchanged, so its output is a second slot on the input's arena bytes and
 // no kernel runs for it; the shared buffer lives from the first writer to the last reader of any of
-// them. Graph inputs, outputs and values with run-time dims keep their copy kernel.
+// them. Graph inputs, outputs and values with run-time dims keep their copy kernel. On the cuda
+// target a Slice that selects one contiguous run of its input (the leading-axis slices of
+// batch-sibling-matmuls' batched product) is a view too, at its offset into the input's bytes when
+// that offset is a multiple of the arena alignment; the cpu plan keeps it a kernel, so the fp16 range
+// check (cli/calibrate.ts), which scans kernel outputs, measures it.
 //
 // Values whose dims are known only at run time (dynamic-shapes.ts) get slots marked `dynamic`: in
 // the arena at their bound, or 'heap' slots the executor allocates when they have none; graph
@@ -188,6 +192,7 @@ export function emitPlan(g: Graph, target: Target): EmittedPlan {
     if (nodes.length !== 1 || n.outputs.length !== 1 || !x || !inArena(x) || !inArena(y)) return;
     let offset = 0;
     if (n.op === 'Slice') {
+      if (target !== 'cuda') return;
       const elements = contiguousSliceOffset(n);
       if (elements === undefined) return;
       offset = (viewOffset.get(x) ?? 0) + dtypeByteLength(x.type.dtype, elements);

@@ -88,6 +88,8 @@ describe('mcpc CLI', () => {
     expect(bf16.rangeCheck).toBeNull();
     const wrong = await run(['compile', model, '--no-calibration', '-o', join(dir, 'f.mcp')]);
     expect([wrong.code, wrong.err]).toEqual([2, expect.stringContaining('--calibration-input and --no-calibration apply to --target cuda --precision fp16')]);
+    const runOff = await run(['run', model, '--no-calibration']);
+    expect([runOff.code, runOff.err]).toEqual([2, expect.stringContaining('--no-calibration applies to an .onnx model run with --device cuda:N --precision fp16')]);
     const badName = await run(['compile', model, '--target', 'cuda', '--precision', 'fp16', '-o', join(dir, 'g.mcp'), '--calibration-input', `input=${npy}`]);
     expect([badName.code, badName.err]).toEqual([2, expect.stringContaining('calibration: the model has no input input (inputs: x)')]);
     const badShape = join(dir, 'bad.npy');

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { interpret } from '../../compiler/interpreter/interpret.js';
 import { contiguousSliceOffset } from '../../compiler/plan/emit-plan.js';
 import { buildModel, type ModelSpec } from '../helpers/onnx-builder.js';
-import { compileCuda } from './harness.js';
+import { calibrateRanges } from '../../cli/calibrate.js';
+import { compileCuda, runEmulated } from './harness.js';
 import { checkModel, init, maxRelativeError, randomFeeds } from './helpers.js';
 
 /** x [B, S, E] -> Relu (an activation in the arena, as a LayerNorm's output is) -> Q/K/V projections (+ bias, V without one) -> Attention (3-D packed heads). */
@@ -71,23 +72,45 @@ describe('batch-sibling-matmuls', () => {
     expect(shapes).toEqual([[2, 8, 16], [1, 8, 16], [1, 8, 8]]);
   });
 
+  it('leaves members the fp16 range check keeps in float32 out of the batch', async () => {
+    // Q's weights make |q| ~1e5, above float16: Q stays a float32 MatMul of its own; K and V batch.
+    const model = qkvModel(1, 32, 2, 32);
+    model.initializers![0] = init('wq', [64, 64], 1, 2e4);
+    const bytes = buildModel(model);
+    const { ranges } = await calibrateRanges({ bytes });
+    expect(ranges.get('q')!).toBeGreaterThan(2 ** 15);
+    const c = compileCuda(bytes, { precision: 'fp16', valueRanges: ranges });
+    const shapes = c.plan.kernels.filter((k) => k.op === 'MatMul').map((k) => [c.plan.slots[k.outputs[0]!]!.shape, c.plan.slots[k.outputs[0]!]!.dtype]);
+    expect(shapes).toEqual(expect.arrayContaining([[[2, 32, 64], 'f16'], [[1, 32, 64], 'f32']]));
+    expect(shapes).toHaveLength(2);
+    const fp32 = compileCuda(bytes, { precision: 'fp32' });
+    const feeds = randomFeeds(fp32);
+    const want = interpret(fp32.graph, feeds).get('y')!;
+    const got = runEmulated(c.plan, c.weights, c.graph.inputs.map((v) => feeds[v.name]!))[0]!;
+    expect(maxRelativeError(got, want)).toBeLessThan(1e-2);
+  });
+
   it('finds the contiguous run a Slice selects', () => {
     const model: ModelSpec = {
-      inputs: [{ name: 'x', dims: [1, 3, 4, 5] }],
-      outputs: [{ name: 'a' }, { name: 'b' }, { name: 'c' }, { name: 'd' }],
+      inputs: [{ name: 'x', dims: [1, 3, 4, 5] }, { name: 'y', dims: [2, 3, 4] }],
+      outputs: [{ name: 'a' }, { name: 'b' }, { name: 'c' }, { name: 'd' }, { name: 'e' }, { name: 'f' }, { name: 'h' }],
       initializers: [
         { name: 's1', dims: [1], int64s: [1] }, { name: 'e2', dims: [1], int64s: [2] }, { name: 'ax1', dims: [1], int64s: [1] },
         { name: 'ax2', dims: [1], int64s: [2] }, { name: 'sm1', dims: [1], int64s: [-1] }, { name: 'big', dims: [1], int64s: [99] },
+        { name: 'axm3', dims: [1], int64s: [-3] }, { name: 'two', dims: [1], int64s: [2] },
       ],
       nodes: [
         { op: 'Slice', inputs: ['x', 's1', 'e2', 'ax1'], outputs: ['a'], name: 'a' },   // rows 1 of axis 1: offset 20
         { op: 'Slice', inputs: ['x', 'sm1', 'big', 'ax1'], outputs: ['b'], name: 'b' }, // last of axis 1: offset 40
         { op: 'Slice', inputs: ['x', 's1', 'e2', 'ax2'], outputs: ['c'], name: 'c' },   // axis 2 under a 3-wide axis: strided
         { op: 'Slice', inputs: ['x', 's1', 'big', 'ax1'], outputs: ['d'], name: 'd' },  // rows 1.. of axis 1: offset 20
+        { op: 'Slice', inputs: ['x', 'sm1', 'big', 'axm3'], outputs: ['e'], name: 'e' }, // axis -3 (= 1): offset 40
+        { op: 'Slice', inputs: ['x', 's1', 'big', 'ax1', 'two'], outputs: ['f'], name: 'f' }, // step 2: strided
+        { op: 'Slice', inputs: ['y', 's1', 'e2', 'ax1'], outputs: ['h'], name: 'h' },   // axis 1 under a 2-wide axis 0: strided
       ],
     };
     const c = compileCuda(buildModel(model), { precision: 'fp32', skip: ['fuse'] });
     const byName = new Map(c.graph.nodes.map((n) => [n.loc, contiguousSliceOffset(n)]));
-    expect([...byName]).toEqual([['a', 20], ['b', 40], ['c', undefined], ['d', 20]]);
+    expect([...byName]).toEqual([['a', 20], ['b', 40], ['c', undefined], ['d', 20], ['e', 40], ['f', undefined], ['h', undefined]]);
   });
 });
