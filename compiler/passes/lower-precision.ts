@@ -132,6 +132,88 @@ function constantMaxAbs(t: TensorData): number {
  */
 export const LOW_WEIGHT_MIN_ELEMENTS = 16384;
 
+/**
+ * Widened weights are at most this many float32 bytes at a time: a float32 MatMul/Gemm whose
+ * weight is larger runs as column chunks (one Cast and one product each, then a Concat), so the
+ * arena never holds the whole widened matrix (MobileNetV2's classifier, 1280x1000: 4.9 MiB, twice
+ * its batch-1 activations).
+ */
+export const WIDEN_CHUNK_BYTES = 2 * 2 ** 20;
+
+/** Column chunks of N, multiples of 8 wide, each at most `maxColumns` (the last takes the rest). */
+function columnChunks(N: number, maxColumns: number): [number, number][] {
+  const width = Math.max(8, Math.floor(maxColumns / 8) * 8);
+  const count = Math.ceil(N / width);
+  const even = Math.ceil(N / count / 8) * 8;
+  const chunks: [number, number][] = [];
+  for (let start = 0; start < N; start += even) chunks.push([start, Math.min(N, start + even)]);
+  return chunks;
+}
+
+/** Columns [start, end) of a 2-D float32 constant [R, C] (axis 1) or rows (axis 0). */
+function sliceConstant(t: TensorData, axis: 0 | 1, start: number, end: number): TensorData {
+  const [R, C] = t.dims as [number, number];
+  const x = words32(t, Float32Array);
+  if (axis === 0) return TensorData.fromBytes('f32', [end - start, C], new Uint8Array(x.slice(start * C, end * C).buffer));
+  const out = new Float32Array(R * (end - start));
+  for (let r = 0; r < R; r++) out.set(x.subarray(r * C + start, r * C + end), r * (end - start));
+  return TensorData.fromBytes('f32', [R, end - start], new Uint8Array(out.buffer));
+}
+
+/**
+ * Splits each float32 (kept) MatMul/Gemm whose 2-D constant weight would widen to more than
+ * WIDEN_CHUNK_BYTES into column chunks: product i reads columns [s_i, e_i) of the weight (and of
+ * Gemm's C where C has them), and a Concat on the last axis makes the original output. The new
+ * nodes join `keep`.
+ */
+function chunkWideContractions(g: Graph, keep: Map<Node, string>): void {
+  for (const n of [...keep.keys()]) {
+    if (n.op !== 'MatMul' && n.op !== 'Gemm') continue;
+    const w = n.inputs[1];
+    if (!w?.constant || w.type.dtype !== 'f32' || w.type.shape.length !== 2 || w.constant.size < LOW_WEIGHT_MIN_ELEMENTS) continue;
+    if (w.constant.byteLength <= WIDEN_CHUNK_BYTES || f16RangeProblem(constantMaxAbs(w.constant))) continue;
+    if (n.op === 'Gemm' && n.attrs.int('transA', 0) !== 0) continue;
+    const transB = n.op === 'Gemm' && n.attrs.int('transB', 0) !== 0;
+    const [R, C] = w.type.shape as [number, number];
+    const N = transB ? R : C;
+    const K = transB ? C : R;
+    const y = n.outputs[0]!;
+    const outShape = y.type.shape;
+    if (outShape[outShape.length - 1] !== N) continue;
+    const c = n.op === 'Gemm' ? n.inputs[2] : undefined;
+    // Gemm's C: a constant of N columns is sliced with the weight; a scalar or one column is shared.
+    const cCols = c?.type.shape[c.type.shape.length - 1];
+    if (c && (!c.constant || c.type.dtype !== 'f32' || (cCols !== N && cCols !== 1 && c.type.shape.length > 0) || c.type.shape.length > 2)) continue;
+    const at = g.nodes.indexOf(n);
+    const parts: Value[] = [];
+    const chunks = columnChunks(N, Math.floor(WIDEN_CHUNK_BYTES / 4 / K));
+    chunks.forEach(([s0, s1], i) => {
+      const wi = g.addConstant(`${w.name}_cols${s0}`, sliceConstant(w.constant!, transB ? 0 : 1, s0, s1));
+      let ci: Value | null | undefined = c;
+      if (c && cCols === N && c.type.shape.length > 0) {
+        const cd = c.constant!;
+        ci = g.addConstant(`${c.name}_cols${s0}`, cd.rank === 1
+          ? TensorData.fromBytes('f32', [s1 - s0], new Uint8Array(words32(cd, Float32Array).slice(s0, s1).buffer))
+          : sliceConstant(cd, 1, s0, s1));
+      }
+      const inputs = n.op === 'Gemm' ? [n.inputs[0]!, wi, ...(c ? [ci!] : [])] : [n.inputs[0]!, wi];
+      const part = g.addNode({
+        op: n.op, inputs, attrs: n.attrs, outputTypes: [{ dtype: 'f32', shape: [...outShape.slice(0, -1), s1 - s0] }],
+        outputNames: [`${y.name}_cols${s0}`], loc: chunks.length > 1 ? `${n.loc}_cols${s0}` : n.loc,
+      }, at + i);
+      keep.set(part, keep.get(n)!);
+      parts.push(part.outputs[0]!);
+    });
+    const concat = g.addNode({ op: 'Concat', inputs: parts, attrs: new Attrs([['axis', attr.int(-1)]]), outputTypes: [y.type], loc: n.loc }, at + chunks.length);
+    concat.outputs[0] = y;
+    y.producer = concat;
+    keep.set(concat, keep.get(n)!);
+    keep.delete(n);
+    g.nodes.splice(g.nodes.indexOf(n), 1);
+  }
+  g.pruneConstants();
+}
+
 /** The weight input of the ops whose large weights are widened at their step (other ops' constants stay float32). */
 const WEIGHT_INPUT: Readonly<Record<string, number>> = { MatMul: 1, Gemm: 1, Conv: 1, NhwcConv: 1, ConvTranspose: 1 };
 
@@ -182,7 +264,9 @@ export function float32Nodes(g: Graph, ranges: ReadonlyMap<string, number>): Map
  * Lowers the graph's float32 storage to `low`, except in the nodes of `keep` (float32Nodes), which
  * read and write float32 with Casts at their edges.
  */
-export function lowerPrecision(g: Graph, low: 'f16' | 'bf16', keep: ReadonlyMap<Node, string> = new Map()): { values: number; constants: number; casts: number } {
+export function lowerPrecision(g: Graph, low: 'f16' | 'bf16', kept: ReadonlyMap<Node, string> = new Map()): { values: number; constants: number; casts: number } {
+  const keep = new Map(kept);
+  if (keep.size) chunkWideContractions(g, keep);
   let values = 0;
   let constants = 0;
   let casts = 0;

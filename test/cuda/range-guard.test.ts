@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { calibrateRanges } from '../../cli/calibrate.js';
 import { interpret } from '../../compiler/interpreter/interpret.js';
-import { float32Nodes, f16RangeProblem, F16_SAFE_RANGE } from '../../compiler/passes/lower-precision.js';
+import { float32Nodes, f16RangeProblem, F16_SAFE_RANGE, WIDEN_CHUNK_BYTES } from '../../compiler/passes/lower-precision.js';
 import { buildModel, type ModelSpec } from '../helpers/onnx-builder.js';
 import { compileCuda, runEmulated } from './harness.js';
 import { checkModel, init, maxRelativeError, randomFeeds } from './helpers.js';
@@ -122,6 +122,32 @@ describe('fp16 range guard', () => {
     const weight = (name: string) => c.plan.slots.find((s) => s.kind === 'weight' && s.name.startsWith(name));
     expect([weight('w')?.dtype, weight('b')?.dtype]).toEqual(['f16', 'f32']);
     expect(c.plan.kernels.map((k) => k.op)).toContain('Cast');
+    const fp32 = compileCuda(bytes, { precision: 'fp32' });
+    const feeds = randomFeeds(fp32);
+    const want = interpret(fp32.graph, feeds).get('y')!;
+    expect(maxRelativeError(runEmulated(c.plan, c.weights, [feeds['x']!])[0]!, want)).toBeLessThan(2e-3);
+  });
+
+  it('runs a float32 product with a weight over WIDEN_CHUNK_BYTES as column chunks, each widened at its step', async () => {
+    // x * 1e-6 -> Gemm with a 1000x1280 weight (transB, as a classifier is exported): 4.9 MiB in float32.
+    const model: ModelSpec = {
+      inputs: [{ name: 'x', dims: [2, 1280] }],
+      outputs: [{ name: 'y', dims: [2, 1000] }],
+      initializers: [init('s', [1280], 1, 1e-6), init('w', [1000, 1280], 2, 0.05), init('b', [1000], 3, 1e-7)],
+      nodes: [
+        { op: 'Mul', inputs: ['x', 's'], outputs: ['m'], name: '/scale/Mul' },
+        { op: 'Gemm', inputs: ['m', 'w', 'b'], outputs: ['y'], name: '/fc/Gemm', attrs: { transB: 1 } },
+      ],
+    };
+    const bytes = buildModel(model);
+    const { ranges } = await calibrateRanges({ bytes });
+    const c = compileCuda(bytes, { precision: 'fp16', valueRanges: ranges });
+    const gemms = c.plan.kernels.filter((k) => k.op === 'Gemm');
+    // Chunks of at most WIDEN_CHUNK_BYTES of float32 weight: 3 of 336, 336 and 328 rows of W.
+    expect(gemms.map((k) => c.plan.slots[k.outputs[0]!]!.shape)).toEqual([[2, 336], [2, 336], [2, 328]]);
+    expect(gemms.every((k) => c.plan.slots[k.inputs[1]!]!.byteLength <= WIDEN_CHUNK_BYTES)).toBe(true);
+    expect(c.plan.kernels.filter((k) => k.op === 'Cast').length).toBeGreaterThanOrEqual(3);
+    expect(c.plan.kernels.at(-1)!.op).toBe('Concat');
     const fp32 = compileCuda(bytes, { precision: 'fp32' });
     const feeds = randomFeeds(fp32);
     const want = interpret(fp32.graph, feeds).get('y')!;
