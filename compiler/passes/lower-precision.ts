@@ -127,10 +127,11 @@ function constantMaxAbs(t: TensorData): number {
  * Weights of at least this many elements that a float32 node reads are stored low all the same
  * (when float16 holds them) and widened by a Cast at their step, into the arena: the kept nodes of
  * random-init MobileNetV2 hold most of its weights, which would double in float32. Smaller ones
- * stay float32: each Cast is a launch (~2 us at batch 1 on an H200), and MobileNetV2's 17 weights
- * under this size (depthwise filters, narrow 1x1s) hold 0.2 MiB between them.
+ * stay float32: each Cast is a launch (about 3 us at batch 1 on an H200, MCPC_PROFILE), and the
+ * weights of MobileNetV2's float32 nodes under this size (depthwise filters, the narrower 1x1s)
+ * add 0.9 MiB that way (6.8 -> 7.7 MiB of weights), where widening them would take 13 launches.
  */
-export const LOW_WEIGHT_MIN_ELEMENTS = 16384;
+export const LOW_WEIGHT_MIN_ELEMENTS = 65536;
 
 /**
  * Widened weights are at most this many float32 bytes at a time: a float32 MatMul/Gemm whose

@@ -106,11 +106,11 @@ describe('fp16 range guard', () => {
   });
 
   it('stores a float32 node\'s large weights in float16 and widens them at their step', async () => {
-    // x * 1e-6 -> Gemm (a 128x128 weight: 16384 elements) -> tiny y: the Gemm stays float32.
+    // x * 1e-6 -> Gemm (a 256x256 weight: LOW_WEIGHT_MIN_ELEMENTS) -> tiny y: the Gemm stays float32.
     const model: ModelSpec = {
-      inputs: [{ name: 'x', dims: [4, 128] }],
-      outputs: [{ name: 'y', dims: [4, 128] }],
-      initializers: [init('s', [128], 1, 1e-6), init('w', [128, 128], 2, 0.5), init('b', [128], 3, 1e-7)],
+      inputs: [{ name: 'x', dims: [4, 256] }],
+      outputs: [{ name: 'y', dims: [4, 256] }],
+      initializers: [init('s', [256], 1, 1e-6), init('w', [256, 256], 2, 0.5), init('b', [256], 3, 1e-7)],
       nodes: [
         { op: 'Mul', inputs: ['x', 's'], outputs: ['m'], name: '/scale/Mul' },
         { op: 'Gemm', inputs: ['m', 'w', 'b'], outputs: ['y'], name: '/fc/Gemm' },
