@@ -134,25 +134,30 @@ async function benchCase(dir: string, entry: TorchEntry, precision: Precision, r
   }
 }
 
+/** Items (images or sequences) per second at a batch's median latency, to 3 significant digits. */
+function throughput(batch: number, medianMs: number): string {
+  return String(Number((batch / (medianMs / 1000)).toPrecision(3)));
+}
+
 function table(rows: Row[], report: TorchReport): string {
   // One decimal below 100 MiB, where a model and its eager run differ by less than 1 MiB.
   const mib = (b: number) => (b / 2 ** 20).toFixed(b < 100 * 2 ** 20 ? 1 : 0);
   const lines = [
     `Measured on ${report.card.device} (copy ${report.card.copyGBs.toFixed(0)} GB/s, fp16 matmul ${report.card.fp16Tflops.toFixed(0)} TFLOP/s, both measured), PyTorch ${report.torch}, ${new Date().toISOString().slice(0, 10)}.`,
-    'Latency: median of the runs, inputs and outputs on the device (PyTorch: CUDA events; mcpc: wall time of `session.run`, which waits for the GPU).',
+    'Latency: median of the runs, inputs and outputs on the device (PyTorch: CUDA events; mcpc: wall time of `session.run`, which waits for the GPU); throughput: batch / median latency.',
     'Memory: weights plus the activation arena and workspaces (mcpc) / weights plus peak allocations while running (PyTorch eager).',
     '"of peak": the model\'s FLOPs over its latency, as a fraction of the measured matmul rate.',
     'Errors: max |difference| / max |reference| against onnxruntime (CPU, float32) on the same inputs; "torch fp16 err" is PyTorch eager fp16\'s own.',
     'fp16 plans are compiled as `mcpc compile` does, after the range check: "N nodes float32" counts the nodes it kept in float32 because float16 cannot hold their values.',
     '',
-    '| model | batch | precision | mcpc ms (p90) | torch eager fp16 ms | torch.compile fp16 ms | mcpc / compile | mcpc MiB | eager MiB | of peak | max rel err | torch fp16 err |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| model | batch | precision | mcpc ms (p90) | mcpc items/s | torch eager fp16 ms | torch.compile fp16 ms | mcpc / compile | mcpc MiB | eager MiB | of peak | max rel err | torch fp16 err |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const compiled = r.torch.compiledMs;
     const rate = r.flops / (r.medianMs * 1e-3) / 1e12 / report.card.fp16Tflops;
     lines.push(
-      `| ${r.model} | ${r.batch} | ${r.precision} | ${r.medianMs.toFixed(3)} (${r.p90Ms.toFixed(3)}) | ${r.torch.eagerMs.toFixed(3)} | ` +
+      `| ${r.model} | ${r.batch} | ${r.precision} | ${r.medianMs.toFixed(3)} (${r.p90Ms.toFixed(3)}) | ${throughput(r.batch, r.medianMs)} | ${r.torch.eagerMs.toFixed(3)} | ` +
         `${compiled !== undefined ? compiled.toFixed(3) : '-'} | ${compiled !== undefined && r.precision === 'fp16' ? (r.medianMs / compiled).toFixed(2) : '-'} | ` +
         `${mib(r.deviceBytes)} | ${mib(r.torch.eagerPeakBytes)} | ${(100 * rate).toFixed(1)}% | ${r.maxRelError.toExponential(1)}${r.ok ? '' : ' (over)'}` +
         `${r.float32Nodes ? ` (${r.float32Nodes} nodes float32)` : ''} | ` +
