@@ -9,12 +9,12 @@
 // mask bit and type id), booleans true. A model whose leading input dims are bound above 1 is
 // calibrated at batch 1 when it accepts that (symbolic batch), which takes 1/N of the time.
 
-import { readFileSync } from 'node:fs';
 import { artifactToBuffer } from '../compiler/artifact/writer.js';
 import { compileModel, type ModelSource } from '../compiler/compile.js';
 import { diagnostic, DiagnosticError } from '../compiler/diagnostics.js';
 import { Session, Tensor, type TensorDType, type TensorInfo } from '../runtime/index.js';
-import { NpyError, readNpy } from './npy.js';
+import { mulberry32 } from '../scripts/model-inputs.js';
+import { readNpyFlag } from './npy.js';
 
 export interface CalibrationOptions {
   /** Input shapes (--shape), as the compile binds them. */
@@ -43,22 +43,10 @@ export interface Calibration {
   ms: number;
 }
 
-/** A deterministic stream in [0, 1) (mulberry32), so calibration inputs are the same every compile. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A generated calibration input for `spec` (see the header), or undefined for dtypes it does not make. */
 function generatedInput(spec: TensorInfo, index: number): Tensor | undefined {
   const n = spec.shape.reduce((a, d) => a * d, 1);
-  const next = random(0x5eed + index);
+  const next = mulberry32(0x5eed + index);  // the same inputs every compile
   const dtype: TensorDType = spec.dtype;
   switch (dtype) {
     case 'f32': return new Tensor('f32', Float32Array.from({ length: n }, () => next() * 2 - 1), spec.shape);
@@ -136,19 +124,7 @@ export function readCalibrationInputs(specs: readonly string[]): Record<string, 
     const name = spec.slice(0, eq);
     const file = spec.slice(eq + 1);
     if (inputs[name]) throw diagnostic('badFlag', { reason: `--calibration-input ${name} is given twice` });
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(file);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      throw diagnostic('fileUnreadable', { path: file, reason: err.code === 'ENOENT' ? 'no such file' : err.message });
-    }
-    try {
-      inputs[name] = readNpy(bytes, file);
-    } catch (e) {
-      if (e instanceof NpyError) throw diagnostic('badFeed', { reason: `--calibration-input ${name}: ${e.message}` });
-      throw e;
-    }
+    inputs[name] = readNpyFlag(file, `--calibration-input ${name}`);
   }
   return inputs;
 }

@@ -2,6 +2,8 @@
 // has (f32 f64 f16 i64 i32 i16 i8 u64 u32 u16 u8 bool). Read data is copied into a fresh, aligned
 // TypedArray; a malformed file is an error naming the file and what is wrong with it.
 
+import { readFileSync } from 'node:fs';
+import { diagnostic } from '../compiler/diagnostics.js';
 import { DTYPES, Tensor, type TensorDType } from '../runtime/tensor.js';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
@@ -78,4 +80,24 @@ export function writeNpy(t: { dtype: TensorDType; dims: readonly number[]; data:
   if (v1) head.writeUInt16LE(dict.length, 8);
   else head.writeUInt32LE(dict.length, 8);
   return Buffer.concat([head, Buffer.from(dict, 'latin1'), Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)]);
+}
+
+/**
+ * Reads the .npy `file` a flag names (`what`: "--input x"): an unreadable file or a malformed one is
+ * a diagnostic naming both.
+ */
+export function readNpyFlag(file: string, what: string): Tensor {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw diagnostic('fileUnreadable', { path: file, reason: err.code === 'ENOENT' ? 'no such file' : err.message });
+  }
+  try {
+    return readNpy(bytes, file);
+  } catch (e) {
+    if (e instanceof NpyError) throw diagnostic('badFeed', { reason: `${what}: ${e.message}` });
+    throw e;
+  }
 }

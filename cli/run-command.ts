@@ -2,7 +2,7 @@
 // inputs and writes each output to DIR/<name>.npy, or prints a summary of them; --bench N reports
 // median and p90 latency over N runs after warm-up.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { artifactToBuffer } from '../compiler/artifact/writer.js';
 import type { Precision } from '../compiler/artifact/format.js';
@@ -12,7 +12,7 @@ import { Session, type Tensor } from '../runtime/index.js';
 import { describeRangeCheck, rangeCheck, rangeOptions, readCalibrationInputs } from './calibrate.js';
 import { parseShapeBinding } from './compile-command.js';
 import { parseCommandArgs, type Io } from './main.js';
-import { NpyError, readNpy, writeNpy } from './npy.js';
+import { readNpyFlag, writeNpy } from './npy.js';
 import { formatFlags, parseArgsConfig, type FlagSpec } from './options.js';
 
 export const RUN_FLAGS: Record<string, FlagSpec> = {
@@ -66,19 +66,7 @@ function readInputs(specs: string[], session: Session): Record<string, Tensor> {
       throw diagnostic('badFlag', { reason: `--input ${spec}: name the input (NAME=FILE.npy); the model has inputs ${session.inputs.map((i) => i.name).join(', ')}` });
     }
     if (feeds[name]) throw diagnostic('badFlag', { reason: `--input ${name} is given twice` });
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(file);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      throw diagnostic('fileUnreadable', { path: file, reason: err.code === 'ENOENT' ? 'no such file' : err.message });
-    }
-    try {
-      feeds[name] = readNpy(bytes, file);
-    } catch (e) {
-      if (e instanceof NpyError) throw diagnostic('badFeed', { reason: `--input ${name}: ${e.message}` });
-      throw e;
-    }
+    feeds[name] = readNpyFlag(file, `--input ${name}`);
   }
   return feeds;
 }
