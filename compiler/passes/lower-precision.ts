@@ -13,7 +13,8 @@
 // (ctx.valueRanges, measured by a float32 run: cli/calibrate.ts), an fp16 plan keeps in float32
 // every node that reads or writes a value outside [2^-10, 2^15] (F16_SAFE_RANGE; all-zero values
 // are exact). Those nodes compute and store float32 in the plan; a Cast sits wherever a value crosses
-// between them and the float16 rest. Random-init MobileNetV2's activations shrink to ~1e-10 by the
+// between them and the float16 rest, and their large contraction weights stay float16, widened at
+// their step (LOW_WEIGHT_MIN_ELEMENTS; in column chunks past WIDEN_CHUNK_BYTES). Random-init MobileNetV2's activations shrink to ~1e-10 by the
 // logits, so its float16 output is 0 everywhere without this; a ResNet stays in range and keeps no
 // node. bf16 has float32's exponent range and keeps every node low. Constants above 65504 (masks
 // filled with -1e9 or float32's lowest) saturate to infinity as they always did: that is what they
