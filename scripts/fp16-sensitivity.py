@@ -2,7 +2,7 @@
 """Where a CNN's fp16 error comes from: simulated fp16 storage, tensor class by tensor class.
 
     python3 scripts/fp16-sensitivity.py [--models resnet50,mobilenet_v2] [--batch 1] [--seeds 2]
-                                        [--json out.json]
+                                        [--json out.json] [--weights conditioned|plain]
 
 An fp16 plan stores activations and weights in half precision and computes in float32. On the
 random-weight CNNs of the GPU bench (scripts/export-models.py's build_full_model, the weights the
@@ -224,10 +224,10 @@ def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
     return ((out - ref).abs().max() / ref.abs().max()).item()
 
 
-def study(name: str, batch: int, seeds: int) -> dict:
+def study(name: str, batch: int, seeds: int, weights: str = "conditioned") -> dict:
     """Row label -> per-seed errors for one model (CLASS_ROWS, one "only <stage>" row per stage, check)."""
     # Built as the bench builds it (batch 1, whatever --batch is): the same BN calibration, so the same weights.
-    module = export_models.build_full_model(name, 1, 128, "sdpa").module.eval()
+    module = export_models.build_full_model(name, 1, 128, "sdpa", weights).module.eval()
     prep, run = (prep_resnet, run_resnet) if name == "resnet50" else (prep_mbv2, run_mbv2)
     P = prep(module)
     rows = {label: [] for label in CLASS_ROWS}
@@ -273,6 +273,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--seeds", type=int, default=2, help="input sets per model (seed 0 = the bench's)")
     ap.add_argument("--json", help="also write {batch, seeds, models: {model: {row: [error per seed]}}} here")
+    ap.add_argument("--weights", default="conditioned", choices=export_models.WEIGHTS,
+                    help="as export-models.py --weights: plain keeps BatchNorm as the library initialises it")
     a = ap.parse_args()
     if a.batch < 1 or a.seeds < 1:
         raise SystemExit("--batch and --seeds must be at least 1")
@@ -283,7 +285,7 @@ def main() -> int:
     t0 = time.perf_counter()
     results = {}
     for name in names:
-        results[name] = study(name, a.batch, a.seeds)
+        results[name] = study(name, a.batch, a.seeds, a.weights)
     print_table(results, a.batch, a.seeds)
     print(f"took {time.perf_counter() - t0:.0f} s")
     if a.json:
