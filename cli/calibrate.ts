@@ -2,9 +2,10 @@
 // largest |x| of every value, so an fp16 compile can keep in float32 the nodes whose values float16
 // cannot hold (lower-precision's range guard, compiler/passes/lower-precision.ts).
 //
-// The calibration plan is the cpu pipeline's optimized graph without the fuse pass: one kernel per
-// node, so every value the cuda pipeline's lower-precision sees by name was a kernel output here
-// (layout changes made after that point inherit their input's range). Inputs are the caller's
+// The calibration plan is the cpu pipeline's optimized graph without the fuse pass and with
+// fuse-attention (as fp16 cuda plans run it): one kernel per node, so every value the cuda
+// pipeline's lower-precision sees by name was a kernel output here (values made later, layout
+// changes and batch-sibling-matmuls' slices, take the range of what they move). Inputs are the caller's
 // (--calibration-input) or generated ones: floats uniform in [-1, 1), integers 1 (a valid token id,
 // mask bit and type id), booleans true. A model whose leading input dims are bound above 1 is
 // calibrated at batch 1 when it accepts that (symbolic batch), which takes 1/N of the time.
@@ -73,8 +74,14 @@ export async function calibrateRanges(source: ModelSource, options: CalibrationO
   const t0 = performance.now();
   const given = options.inputs ?? {};
   const disablePasses = [...new Set([...(options.disablePasses ?? []), 'fuse'])];
-  const compileAt = (shapes: ReadonlyMap<string, readonly number[]> | undefined) =>
-    compileModel(source, { target: 'cpu', precision: 'fp32', shapes, values: options.values, disablePasses, ...(options.optimize !== undefined ? { optimize: options.optimize } : {}) });
+  // fp16 cuda plans fuse attention, so the calibration graph does too (the cpu target leaves it
+  // decomposed for speed): then the projections and the attention output carry the names the cuda
+  // graph's do.
+  const enablePasses = disablePasses.includes('fuse-attention') ? [] : ['fuse-attention'];
+  const compileAt = (shapes: ReadonlyMap<string, readonly number[]> | undefined) => compileModel(source, {
+    target: 'cpu', precision: 'fp32', shapes, values: options.values, disablePasses, enablePasses,
+    ...(options.optimize !== undefined ? { optimize: options.optimize } : {}),
+  });
   // Batch 1 only where the model's batch is symbolic and no given input fixes a larger one.
   const one = Object.keys(given).length ? undefined : batchOne(options.shapes);
   let compiled;

@@ -223,12 +223,14 @@ const WEIGHT_INPUT: Readonly<Record<string, number>> = { MatMul: 1, Gemm: 1, Con
  * The nodes an fp16 plan keeps in float32, each with why: a float32 value it reads or writes whose
  * calibrated largest |x| (`ranges`, by value name) float16 cannot hold. A value without a
  * calibrated range (made after calibration's graph, e.g. a layout Transpose) has its movement
- * producer's inputs' range, else none. Constants are not judged by their own magnitude: a tiny
+ * producer's inputs' range, or the range of what movement readers take of it, else none (collected
+ * in `unmeasured`). Constants are not judged by their own magnitude: a tiny
  * weight matters only through a tiny result, which is judged (ViT's MLP biases are ~1e-6 at
  * initialization and vanish next to the O(1) values they are added to).
  */
-export function float32Nodes(g: Graph, ranges: ReadonlyMap<string, number>): Map<Node, string> {
+export function float32Nodes(g: Graph, ranges: ReadonlyMap<string, number>, unmeasured?: Set<Value>): Map<Node, string> {
   const memo = new Map<Value, number | undefined>();
+  const users = g.users();
   const rangeOf = (v: Value): number | undefined => {
     if (memo.has(v)) return memo.get(v);
     memo.set(v, undefined);  // cycles cannot occur in a DAG; this only guards re-entry
@@ -240,12 +242,20 @@ export function float32Nodes(g: Graph, ranges: ReadonlyMap<string, number>): Map
         if (ur !== undefined) r = Math.max(r ?? 0, ur);
       }
     }
+    // Read only by movement ops whose results have ranges (batch-sibling-matmuls' batched product,
+    // read as Q/K/V slices): the largest of those, which is the largest of what is read of it.
+    const readers = users.get(v) ?? [];
+    if (r === undefined && readers.length && readers.every((n) => MOVEMENT_OPS.has(n.op) && n.inputs[0] === v)) {
+      const seen = readers.map((n) => rangeOf(n.outputs[0]!));
+      if (seen.every((x) => x !== undefined)) r = Math.max(...(seen as number[]));
+    }
     memo.set(v, r);
     return r;
   };
   /** Why float16 cannot hold `v` ("reads x (largest |x| 1.0e-6, below float16's range)"), or undefined. */
   const outside = (verb: string, v: Value): string | undefined => {
     const m = rangeOf(v);
+    if (m === undefined) unmeasured?.add(v);
     const problem = m === undefined ? undefined : f16RangeProblem(m);
     return problem && `${verb} ${v.name} (largest |x| ${m!.toExponential(1)}, ${problem === 'underflow' ? 'below' : 'above'} float16's range)`;
   };
@@ -367,7 +377,10 @@ export const lowerPrecisionPass: Pass = {
   summary: 'store float32 activations and weights as float16/bfloat16 (--precision fp16|bf16), keeping float32 where float16 cannot hold a value',
   run(g: Graph, ctx: PassContext): boolean {
     if (ctx.floatStorage === 'f32') return false;
-    const keep = ctx.floatStorage === 'f16' && ctx.valueRanges ? float32Nodes(g, ctx.valueRanges) : new Map<Node, string>();
+    // Values without a calibrated range (made by passes the cpu calibration plan does not run) go unchecked: counted.
+    const unmeasured = new Set<Value>();
+    const keep = ctx.floatStorage === 'f16' && ctx.valueRanges ? float32Nodes(g, ctx.valueRanges, unmeasured) : new Map<Node, string>();
+    if (unmeasured.size) bumpStat(ctx, 'lower-precision', 'values without a calibrated range', unmeasured.size);
     ctx.float32Nodes = [...keep].map(([n, why]) => ({ node: n.loc || n.op, op: n.op, why }));
     const r = lowerPrecision(g, ctx.floatStorage, keep);
     bumpStat(ctx, 'lower-precision', 'values', r.values);

@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { calibrateRanges } from '../../cli/calibrate.js';
+import { compileModel } from '../../compiler/compile.js';
 import { interpret } from '../../compiler/interpreter/interpret.js';
 import { float32Nodes, f16RangeProblem, F16_SAFE_RANGE, WIDEN_CHUNK_BYTES } from '../../compiler/passes/lower-precision.js';
 import { buildModel, type ModelSpec } from '../helpers/onnx-builder.js';
@@ -152,6 +153,43 @@ describe('fp16 range guard', () => {
     const feeds = randomFeeds(fp32);
     const want = interpret(fp32.graph, feeds).get('y')!;
     expect(maxRelativeError(runEmulated(c.plan, c.weights, [feeds['x']!])[0]!, want)).toBeLessThan(2e-3);
+  });
+
+  it('calibrates every value of a transformer block the cuda plan stores (fused attention, batched projections)', async () => {
+    // x -> Q/K/V projections -> heads -> QK^T / sqrt(d) -> Softmax -> .V -> merged heads.
+    const heads = (m: string, out: string, perm: number[]) => [
+      { op: 'Reshape', inputs: [m, 'shape4'], outputs: [`${out}r`], name: `/${out}/Reshape` },
+      { op: 'Transpose', inputs: [`${out}r`], outputs: [out], name: `/${out}/Transpose`, attrs: { perm } },
+    ];
+    const model: ModelSpec = {
+      inputs: [{ name: 'x', dims: [1, 16, 32] }],
+      outputs: [{ name: 'y', dims: [1, 16, 32] }],
+      initializers: [
+        init('ln_w', [32], 1, 1), init('wq', [32, 32], 2, 0.3), init('wk', [32, 32], 3, 0.3), init('wv', [32, 32], 4, 0.3),
+        { name: 'shape4', dims: [4], int64s: [1, 16, 2, 16] }, { name: 'shape3', dims: [3], int64s: [1, 16, 32] }, { name: 'd', dims: [], floats: [4] },
+      ],
+      nodes: [
+        { op: 'Mul', inputs: ['x', 'ln_w'], outputs: ['h'], name: '/in/Mul' },
+        { op: 'MatMul', inputs: ['h', 'wq'], outputs: ['qm'], name: '/q/MatMul' },
+        { op: 'MatMul', inputs: ['h', 'wk'], outputs: ['km'], name: '/k/MatMul' },
+        { op: 'MatMul', inputs: ['h', 'wv'], outputs: ['vm'], name: '/v/MatMul' },
+        ...heads('qm', 'q', [0, 2, 1, 3]), ...heads('km', 'k', [0, 2, 1, 3]), ...heads('vm', 'v', [0, 2, 1, 3]),
+        { op: 'Transpose', inputs: ['k'], outputs: ['kt'], name: '/attn/TransposeK', attrs: { perm: [0, 1, 3, 2] } },
+        { op: 'MatMul', inputs: ['q', 'kt'], outputs: ['s'], name: '/attn/MatMul' },
+        { op: 'Div', inputs: ['s', 'd'], outputs: ['sd'], name: '/attn/Div' },
+        { op: 'Softmax', inputs: ['sd'], outputs: ['p'], name: '/attn/Softmax', attrs: { axis: -1 } },
+        { op: 'MatMul', inputs: ['p', 'v'], outputs: ['o'], name: '/attn/MatMul_1' },
+        { op: 'Transpose', inputs: ['o'], outputs: ['ot'], name: '/attn/TransposeOut', attrs: { perm: [0, 2, 1, 3] } },
+        { op: 'Reshape', inputs: ['ot', 'shape3'], outputs: ['y'], name: '/attn/Reshape' },
+      ],
+    };
+    const bytes = buildModel(model);
+    const { ranges } = await calibrateRanges({ bytes });
+    const c = compileModel({ bytes }, { target: 'cuda', precision: 'fp16', valueRanges: ranges });
+    const ops = c.emitted!.plan.kernels.map((k) => k.op);
+    expect(ops).toContain('Attention');
+    expect(ops.filter((o) => o === 'MatMul')).toHaveLength(1);
+    expect(c.pipeline.ctx.stats.get('lower-precision')?.['values without a calibrated range']).toBeUndefined();
   });
 
   it('judges values, not constants: a tiny bias on O(1) values stays float16, a tiny layer scale\'s product does not', () => {
