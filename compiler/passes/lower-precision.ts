@@ -12,11 +12,11 @@
 // fewer digits) to 65504. Given the largest |x| of each value on calibration inputs
 // (ctx.valueRanges, measured by a float32 run: cli/calibrate.ts), an fp16 plan keeps in float32
 // every node that reads or writes a value outside [2^-10, 2^15] (F16_SAFE_RANGE; all-zero values
-// are exact). Those nodes compute and store float32 in the plan; a Cast sits wherever a value crosses
-// between them and the float16 rest, and their large contraction weights stay float16, widened at
-// their step (LOW_WEIGHT_MIN_ELEMENTS; in column chunks past WIDEN_CHUNK_BYTES). Random-init MobileNetV2's activations shrink to ~1e-10 by the
-// logits, so its float16 output is 0 everywhere without this; a ResNet stays in range and keeps no
-// node. bf16 has float32's exponent range and keeps every node low. Constants above 65504 (masks
+// are exact). Those nodes compute and store float32 in the plan; a Cast sits wherever a value
+// crosses between them and the float16 rest, and their large contraction weights stay float16,
+// widened at their step (LOW_WEIGHT_MIN_ELEMENTS; in column chunks past WIDEN_CHUNK_BYTES).
+// Random-init MobileNetV2's activations shrink to ~1e-10 by the logits, so its float16 output is
+// 0 everywhere without this; a ResNet stays in range and keeps no node. bf16 has float32's exponent range and keeps every node low. Constants above 65504 (masks
 // filled with -1e9 or float32's lowest) saturate to infinity as they always did: that is what they
 // mean.
 
@@ -137,8 +137,8 @@ export const LOW_WEIGHT_MIN_ELEMENTS = 65536;
 /**
  * Widened weights are at most this many float32 bytes at a time: a float32 MatMul/Gemm whose
  * weight is larger runs as column chunks (one Cast and one product each, then a Concat), so the
- * arena never holds the whole widened matrix (MobileNetV2's classifier, 1280x1000: 4.9 MiB, twice
- * its batch-1 activations).
+ * arena never holds the whole widened matrix (MobileNetV2's classifier, 1280x1000: 4.9 MiB, more
+ * than its batch-1 activations' 2.9 MiB arena).
  */
 export const WIDEN_CHUNK_BYTES = 2 * 2 ** 20;
 
